@@ -1,0 +1,91 @@
+"""Dataset adapters: one module per source, each turning its source into a :class:`~singerbench.manifest.Manifest`.
+
+An adapter is registered with :func:`register_dataset`; the CLI looks it up by name (``synth``, ``fma``,
+``mtg``, ``closed``, ``cloned``) or by the ``hf://`` prefix. Adapters take keyword options from the CLI and
+ignore none silently: an option an adapter does not accept is a user error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from singerbench.errors import UserError
+from singerbench.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class DatasetAdapter:
+    """A named source of Manifests.
+
+    ``load(**options) -> Manifest`` builds the dataset; ``status(**options) -> (ready, message)`` says, without
+    heavy work, whether it can be loaded on this machine and what is missing; ``needs`` is one line for
+    ``singerbench datasets``.
+    """
+
+    name: str
+    description: str
+    needs: str
+    load: Callable[..., Manifest]
+    status: Callable[..., tuple[bool, str]]
+
+    def accepted_options(self) -> set[str]:
+        return set(inspect.signature(self.load).parameters)
+
+
+_ADAPTERS: dict[str, DatasetAdapter] = {}
+# Modules that register adapters on import; listed here so `singerbench datasets` sees them all.
+_ADAPTER_MODULES = ("synth", "fma", "mtg", "closed", "cloned", "hf")
+
+
+def register_dataset(
+    name: str, *, description: str, needs: str, status: Callable[..., tuple[bool, str]]
+) -> Callable[[Callable[..., Manifest]], Callable[..., Manifest]]:
+    """Decorator for an adapter's ``load`` function."""
+
+    def deco(load: Callable[..., Manifest]) -> Callable[..., Manifest]:
+        _ADAPTERS[name] = DatasetAdapter(name, description, needs, load, status)
+        return load
+
+    return deco
+
+
+def _import_adapters() -> None:
+    for mod in _ADAPTER_MODULES:
+        try:
+            importlib.import_module(f"singerbench.datasets.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"singerbench.datasets.{mod}":
+                raise
+
+
+def all_datasets() -> dict[str, DatasetAdapter]:
+    _import_adapters()
+    return dict(_ADAPTERS)
+
+
+def get_dataset(spec: str) -> tuple[DatasetAdapter, dict]:
+    """Resolve a ``--dataset`` value to its adapter plus options implied by the spec itself (hf://...)."""
+    adapters = all_datasets()
+    implied: dict = {}
+    name = spec
+    if spec.startswith("hf://"):
+        name, implied = "hf", {"repo": spec[len("hf://") :]}
+    if name not in adapters:
+        known = ", ".join(sorted(adapters)) or "none"
+        raise UserError(f"unknown dataset {spec!r}; known datasets: {known} (or hf://owner/name)")
+    return adapters[name], implied
+
+
+def load_dataset(spec: str, **options) -> Manifest:
+    """Load ``spec`` with the CLI's options; options left as None are not passed on."""
+    adapter, implied = get_dataset(spec)
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = adapter.accepted_options()
+    extra = sorted(set(given) - accepted)
+    if extra:
+        opts = ", ".join("--" + o.replace("_", "-") for o in extra)
+        raise UserError(f"dataset {adapter.name!r} does not take {opts}")
+    return adapter.load(**implied, **given)
