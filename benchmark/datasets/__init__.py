@@ -79,13 +79,17 @@ def get_dataset(spec: str) -> tuple[DatasetAdapter, dict]:
     return adapters[name], implied
 
 
-def load_dataset(spec: str, **options) -> Manifest:
-    """Load ``spec`` with the CLI's options; options left as None are not passed on."""
+def load_dataset(spec: str, harness_options: dict | None = None, **options) -> Manifest:
+    """Load ``spec`` with the user's options (each must be accepted by the adapter; None = not given).
+
+    ``harness_options`` (cache dir, progress) are passed only to adapters that take them.
+    """
     adapter, implied = get_dataset(spec)
-    given = {k: v for k, v in options.items() if v is not None}
     accepted = adapter.accepted_options()
+    given = {k: v for k, v in options.items() if v is not None}
     extra = sorted(set(given) - accepted)
     if extra:
         opts = ", ".join("--" + o.replace("_", "-") for o in extra)
         raise UserError(f"dataset {adapter.name!r} does not take {opts}")
+    given.update({k: v for k, v in (harness_options or {}).items() if k in accepted and v is not None})
     return adapter.load(**implied, **given)

@@ -1,0 +1,53 @@
+# singerbench: `make demo` and `make test` do all their own set-up (system packages, venv, package).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# Festival's ten diphone voices are the generated singers; fluidsynth + a GM soundfont render their backings.
+SYSTEM_PACKAGES := festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k \
+	festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-krb festvox-czech-machac \
+	festvox-czech-ph fluidsynth fluid-soundfont-gm
+EXTRAS := test,speaker,separation,hf
+DEMO_DATASET ?= synth
+DEMO_MODELS ?= mfcc speaker
+
+.PHONY: demo test test-slow perf lint system setup clean-cache
+
+demo: setup
+	@for m in $(DEMO_MODELS); do $(BIN)/singerbench run --model $$m --dataset $(DEMO_DATASET) || exit 1; done
+	$(BIN)/singerbench leaderboard
+
+test: setup
+	$(BIN)/ruff check benchmark baselines tests
+	$(BIN)/pytest -q -n 2 --timeout 900
+
+test-slow: setup
+	$(BIN)/pytest -q -m slow
+
+perf: setup
+	$(PY) -m singerbench.perf
+
+lint: setup
+	$(BIN)/ruff check benchmark baselines tests
+
+setup: system $(VENV)/.installed
+
+# Installs the system packages when they are missing (needs root or sudo); does nothing when they are there.
+system:
+	@if command -v text2wave >/dev/null && command -v fluidsynth >/dev/null \
+		&& [ -e /usr/share/festival/voices/english/kal_diphone ] && [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] \
+		&& [ -e /usr/share/festival/voices/czech/czech_ph ]; then :; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing system packages: $(SYSTEM_PACKAGES)"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
+
+# torch is pinned to the CPU build these machines carry (constraints.txt); the rest follows pyproject.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt torch
+	$(PY) -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	touch $@
+
+clean-cache:
+	rm -rf .cache

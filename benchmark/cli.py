@@ -1,0 +1,199 @@
+"""The ``singerbench`` command: parses options and calls the stations, nothing more.
+
+A :class:`~singerbench.errors.UserError` anywhere below ends in one line on stderr and exit status 1; an
+interruption keeps what was computed (the stations write atomically) and says how to resume.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from singerbench.errors import UserError
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty()
+
+
+def _parse_dataset_options(pairs: tuple[str, ...]) -> dict:
+    """``-D key=value`` pairs for adapter options that have no flag of their own."""
+    options = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UserError(f"-D expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        options[key.strip().replace("-", "_")] = value
+    return options
+
+
+def _class_counts(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--class-counts expects integers separated by commas, got {value!r}") from None
+    if any(c < 2 for c in counts):
+        raise UserError("--class-counts: every class count must be at least 2")
+    return counts
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="singerbench")
+def cli() -> None:
+    """Benchmark singer-identification embeddings on real and cloned voices."""
+
+
+@cli.command()
+@click.option("--model", "-m", required=True, help="Registered name, file.py:Class, module:Class, DIR or hf://owner/repo[@rev].")
+@click.option("--dataset", "-d", default="synth", show_default=True, help="synth, fma, mtg, closed, cloned or hf://owner/name.")
+@click.option("--data-root", type=click.Path(path_type=Path), help="Folder holding the dataset's audio.")
+@click.option("--splits", type=click.Path(path_type=Path), help="Split files: a folder or splits.zip.")
+@click.option("--manifest", type=click.Path(path_type=Path), help="Bring-your-own manifest (closed/cloned).")
+@click.option("--reference", type=click.Path(path_type=Path), help="Closed-set manifest the cloned set is tested against.")
+@click.option("--synth-preset", type=click.Choice(["tiny", "small", "full"]), help="Size of the generated corpus (synth).")
+@click.option("-D", "dataset_option", multiple=True, metavar="KEY=VALUE", help="Any other dataset option.")
+@click.option("--preset", default="paper", show_default=True, help="Protocol preset (see docs/protocol.md).")
+@click.option("--runs", default=10, show_default=True, type=click.IntRange(1), help="Head trainings (seeds).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--class-counts", help="Comma-separated class counts to sweep, e.g. 100,200,300.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--separator", help="Demucs model making vocal stems when the dataset has none (default htdemucs).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache root (default: $SINGERBENCH_CACHE_DIR or ~/.cache/singerbench).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Result JSON (default: leaderboard/results/DATASET/MODEL--PRESET.json).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+def run(**kw) -> None:
+    """Evaluate a model on a dataset through the protocol and write its result."""
+    from singerbench.leaderboard import render
+    from singerbench.run import RunRequest, run_benchmark
+
+    options = _parse_dataset_options(kw["dataset_option"])
+    for key in ("data_root", "splits", "manifest", "reference"):
+        if kw[key] is not None:
+            options[key] = kw[key]
+    if kw["synth_preset"]:
+        options["preset"] = kw["synth_preset"]
+    progress = _progress_default() if kw["progress"] is None else kw["progress"]
+    req = RunRequest(
+        model=kw["model"],
+        dataset=kw["dataset"],
+        dataset_options=options,
+        preset=kw["preset"],
+        runs=kw["runs"],
+        seed=kw["seed"],
+        device=kw["device"],
+        cache_dir=kw["cache_dir"],
+        output=kw["output"],
+        batch_size=kw["batch_size"],
+        class_counts=_class_counts(kw["class_counts"]),
+        separator=kw["separator"],
+        progress=progress,
+    )
+    result, path = run_benchmark(req)
+    click.echo(render([result]).to_markdown())
+    click.echo(f"result written to {path}")
+
+
+@cli.command()
+def models() -> None:
+    """List registered models: name, input kind, sample rate, embedding size and where each came from."""
+    from singerbench.registry import registered_models
+
+    rows = [("name", "input", "sample rate", "dim", "source")]
+    for name, entry in sorted(registered_models().items()):
+        try:
+            cls = entry.plugin_class()
+            rows.append((name, cls.input_kind, str(cls.sample_rate), str(cls.embedding_dim), entry.source))
+        except UserError as e:
+            rows.append((name, "?", "?", "?", f"{entry.source} (broken: {e})"))
+    _echo_table(rows)
+
+
+@cli.command()
+@click.argument("model")
+def validate(model: str) -> None:
+    """Check a plugin on a tiny generated batch; names each contract violation."""
+    from singerbench.registry import resolve_model
+    from singerbench.validate import validate_embedder
+
+    report = validate_embedder(resolve_model(model).embedder)
+    for check in report.checks:
+        click.echo(f"  checked: {check}")
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"  problem: {problem}", err=True)
+        raise UserError(f"model {report.model!r} violates the plugin contract ({len(report.problems)} problem(s))")
+    click.echo(f"model {report.model!r} passes the plugin contract")
+
+
+@cli.command()
+def datasets() -> None:
+    """List datasets, what each needs and whether it is ready on this machine."""
+    from singerbench.datasets import all_datasets
+
+    rows = [("name", "ready", "needs", "status")]
+    for name, adapter in sorted(all_datasets().items()):
+        try:
+            ready, message = adapter.status()
+        except UserError as e:
+            ready, message = False, str(e)
+        rows.append((name, "yes" if ready else "no", adapter.needs, message))
+    _echo_table(rows)
+
+
+@cli.command()
+@click.argument("results", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True,
+              help="Where leaderboard.md, leaderboard.csv and index.html are written.")
+def leaderboard(results: tuple[Path, ...], out: Path) -> None:
+    """Render results (files or folders; default leaderboard/results) as Markdown, CSV and HTML."""
+    from singerbench.leaderboard import load_results, render, write
+
+    loaded = load_results(list(results) or [Path("leaderboard") / "results"])
+    if not loaded:
+        raise UserError("no results found; run `singerbench run --model mfcc --dataset synth` first")
+    board = render(loaded)
+    write(board, out)
+    click.echo(board.to_markdown())
+
+
+@cli.command()
+@click.option("--preset", type=click.Choice(["tiny", "small", "full"]), default="small", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")
+def synth(preset: str, seed: int, out: Path) -> None:
+    """Render the generated-singers corpus (a cache hit when OUT already holds it)."""
+    from singerbench.synthgen import check_system, render_corpus
+
+    check_system()
+    manifest_path = render_corpus(preset, seed, out, progress=_progress_default())
+    click.echo(f"generated corpus ({preset}, seed {seed}): {manifest_path}")
+
+
+def _echo_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the group, turning user errors into one line and a non-zero exit."""
+    try:
+        cli.main(args=argv, prog_name="singerbench", standalone_mode=False)
+    except UserError as e:
+        click.echo(f"error: {e}", err=True)
+        return 1
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        click.echo("interrupted: work done so far is kept; run the same command again to resume", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
