@@ -1,0 +1,223 @@
+"""The Leaderboard: render any set of result files as Markdown, CSV and a static HTML page.
+
+Rows are (model, weights, dataset, preset); the main table uses each result's largest class count, a sweep
+table lists every class count of results that have several. Scores are shown as "mean ± std" percentages with
+one decimal. Rules (dedup, sorting, the drop column) are in docs/results.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from singerbench.errors import UserError
+from singerbench.io import atomic_write_text
+from singerbench.results import RunResult
+
+GENERATED_TAG = " (generated)"
+GENERATED_NOTE = "(generated): a synthetic dataset made by singerbench; its scores are not comparable to real data."
+DROP_HEADER = "drop real→cloned"
+METRICS = (("top1", "top-1"), ("top5", "top-5"))
+
+
+def _key(r: RunResult) -> tuple:
+    return (r.model.name, r.model.weights_id, r.dataset.name, r.dataset.checksum, r.preset["name"],
+            r.preset["version"])
+
+
+def dedupe(results: Iterable[RunResult]) -> list[RunResult]:
+    """Keep the newest result (by ``created``) of each (model, weights, dataset, split checksum, preset)."""
+    best: dict[tuple, RunResult] = {}
+    for r in results:
+        k = _key(r)
+        if k not in best or r.created_at >= best[k].created_at:
+            best[k] = r
+    return list(best.values())
+
+
+def _cell(s: dict | None, metric: str) -> str:
+    if s is None:
+        return ""
+    return f"{100 * s[metric]['mean']:.1f} ± {100 * s[metric]['std']:.1f}"
+
+
+def _model_label(r: RunResult) -> str:
+    w = r.model.weights_id
+    return r.model.name if w in ("", "none") else f"{r.model.name} ({w[:8]})"
+
+
+def _dataset_label(r: RunResult) -> str:
+    return r.dataset.name + (GENERATED_TAG if r.dataset.generated else "")
+
+
+def _preset_label(r: RunResult) -> str:
+    return f"{r.preset['name']} v{r.preset['version']}"
+
+
+def _sort_key(r: RunResult, class_count: int) -> tuple:
+    t = r.score(class_count, "test")
+    return (r.dataset.name, -(t["top1"]["mean"] if t else -1.0), r.model.name, r.model.weights_id,
+            r.preset["name"])
+
+
+@dataclass
+class Leaderboard:
+    """Rendered tables: ``header`` + ``rows`` (main), ``sweep_header`` + ``sweep_rows``, and a CSV export."""
+
+    header: list[str]
+    rows: list[list[str]]
+    sweep_header: list[str]
+    sweep_rows: list[list[str]]
+    csv_header: list[str]
+    csv_rows: list[list[str]]
+    has_generated: bool
+
+    def to_markdown(self) -> str:
+        out = ["# singerbench leaderboard", ""]
+        if not self.rows:
+            return "\n".join(out + ["No results yet.", ""])
+        out += ["Accuracy in %, mean ± std over runs (track-level majority vote), at the largest class count.", ""]
+        out += _md_table(self.header, self.rows)
+        if self.sweep_rows:
+            out += ["", "## Class-count sweep", ""] + _md_table(self.sweep_header, self.sweep_rows)
+        if self.has_generated:
+            out += ["", GENERATED_NOTE]
+        return "\n".join(out) + "\n"
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(self.csv_header)
+        w.writerows(self.csv_rows)
+        return buf.getvalue()
+
+    def to_html(self) -> str:
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            "<title>singerbench leaderboard</title>",
+            "<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222}"
+            "table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem}"
+            "th{background:#f3f3f3;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+            "tr:nth-child(even) td{background:#fafafa}.note{color:#555;font-size:.9rem}</style>",
+            "</head><body>",
+            "<h1>singerbench leaderboard</h1>",
+        ]
+        if not self.rows:
+            parts.append("<p>No results yet.</p>")
+        else:
+            parts.append('<p class="note">Accuracy in %, mean ± std over runs (track-level majority vote), '
+                         "at the largest class count.</p>")
+            parts.append(_html_table(self.header, self.rows))
+            if self.sweep_rows:
+                parts.append("<h2>Class-count sweep</h2>")
+                parts.append(_html_table(self.sweep_header, self.sweep_rows))
+            if self.has_generated:
+                parts.append(f'<p class="note">{html.escape(GENERATED_NOTE)}</p>')
+        parts.append("</body></html>")
+        return "\n".join(parts) + "\n"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="num">{html.escape(c)}</td>' if i >= 3 else f"<td>{html.escape(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render(results: list[RunResult]) -> Leaderboard:
+    """Build the tables from results (deduplicated: the newest of each key wins)."""
+    results = dedupe(results)
+    sets = sorted({s for r in results for s in r.eval_sets()}, key=lambda n: ({"test": 0, "cloned": 1}.get(n, 2), n))
+    has_drop = any(
+        r.score(r.main_class_count, "test") and r.score(r.main_class_count, "cloned") for r in results
+    )
+    score_cols = [f"{s} {label}" for s in sets for _, label in METRICS]
+    header = ["Model", "Dataset", "Preset", "Classes", "Runs", *score_cols] + ([DROP_HEADER] if has_drop else [])
+
+    def score_cells(r: RunResult, c: int) -> list[str]:
+        return [_cell(r.score(c, s), m) for s in sets for m, _ in METRICS]
+
+    def drop_cell(r: RunResult, c: int) -> str:
+        t, cl = r.score(c, "test"), r.score(c, "cloned")
+        return f"{100 * (t['top1']['mean'] - cl['top1']['mean']):.1f}" if t and cl else ""
+
+    rows = []
+    for r in sorted(results, key=lambda r: _sort_key(r, r.main_class_count)):
+        c = r.main_class_count
+        row = [_model_label(r), _dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
+        rows.append(row + ([drop_cell(r, c)] if has_drop else []))
+
+    swept = [r for r in results if len(r.class_counts) > 1]
+    sweep_header = ["Model", "Dataset", "Preset", "Classes", "Runs", *score_cols] + ([DROP_HEADER] if has_drop else [])
+    sweep_rows = []
+    for r in sorted(swept, key=lambda r: _sort_key(r, r.main_class_count)):
+        for c in sorted(r.class_counts):
+            row = [_model_label(r), _dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
+            sweep_rows.append(row + ([drop_cell(r, c)] if has_drop else []))
+
+    csv_header = ["model", "weights_id", "dataset", "generated", "split_checksum", "preset", "preset_version",
+                  "classes", "runs"]
+    csv_header += [f"{s}_{m}_{stat}" for s in sets for m, _ in METRICS for stat in ("mean", "std")]
+    csv_header += ["drop_real_cloned_top1"] if has_drop else []
+    csv_rows = []
+    for r in sorted(results, key=lambda r: _sort_key(r, r.main_class_count)):
+        for c in sorted(r.class_counts, reverse=True):
+            row = [r.model.name, r.model.weights_id, r.dataset.name, str(r.dataset.generated).lower(),
+                   r.dataset.checksum, r.preset["name"], r.preset["version"], str(c), str(r.runs)]
+            for s in sets:
+                sc = r.score(c, s)
+                for m, _ in METRICS:
+                    row += ["", ""] if sc is None else [f"{100 * sc[m]['mean']:.2f}", f"{100 * sc[m]['std']:.2f}"]
+            if has_drop:
+                t, cl = r.score(c, "test"), r.score(c, "cloned")
+                row.append(f"{100 * (t['top1']['mean'] - cl['top1']['mean']):.2f}" if t and cl else "")
+            csv_rows.append(row)
+
+    return Leaderboard(header, rows, sweep_header, sweep_rows, csv_header, csv_rows,
+                       has_generated=any(r.dataset.generated for r in results))
+
+
+def load_results(paths_or_dirs: Iterable[Path | str]) -> list[RunResult]:
+    """Read result files; a folder contributes every ``*.json`` below it (recursively, sorted)."""
+    out: list[RunResult] = []
+    for p in paths_or_dirs:
+        p = Path(p)
+        if p.is_dir():
+            out += [RunResult.from_json(f) for f in sorted(p.rglob("*.json"))]
+        elif p.is_file():
+            out.append(RunResult.from_json(p))
+        else:
+            raise UserError(f"results path {p} does not exist")
+    return out
+
+
+def write(leaderboard: Leaderboard, out_dir: Path | str) -> list[Path]:
+    """Write ``leaderboard.md``, ``leaderboard.csv`` and ``index.html`` into ``out_dir``, each atomically."""
+    out = Path(out_dir)
+    files = {"leaderboard.md": leaderboard.to_markdown(), "leaderboard.csv": leaderboard.to_csv(),
+             "index.html": leaderboard.to_html()}
+    paths = []
+    for name, text in files.items():
+        atomic_write_text(out / name, text)
+        paths.append(out / name)
+    return paths

@@ -1,0 +1,134 @@
+"""The leaderboard: exact cells for hand-made results, dedup, sorting, sweep table, files on disk."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from singerbench.errors import UserError
+from singerbench.leaderboard import load_results, render, write
+from singerbench.presets import PAPER
+from singerbench.protocol import summarize
+from singerbench.results import DatasetInfo, ModelInfo, RunResult
+
+
+def make_result(
+    model: str,
+    weights: str,
+    scores: dict[int, dict[str, tuple[list[float], list[float]]]],
+    *,
+    dataset: str = "mtg",
+    generated: bool = False,
+    created: str = "2025-01-01T00:00:00Z",
+) -> RunResult:
+    """A result whose aggregate scores are given by hand: {classes: {set: (top1 values, top5 values)}}."""
+    rows = [
+        {"class_count": c, "eval_set": s, "tracks": 10, "top1": summarize(t1), "top5": summarize(t5)}
+        for c, per_set in scores.items()
+        for s, (t1, t5) in per_set.items()
+    ]
+    runs = len(next(iter(next(iter(scores.values())).values()))[0])
+    r = RunResult(
+        model=ModelInfo(model, model, weights, "mixture", 16000, 1, 256, "builtin"),
+        dataset=DatasetInfo(dataset, "0" * 64, generated, 20, {"train": 40, "val": 20, "test": 20}),
+        preset={"name": PAPER.name, "version": PAPER.version, "params": PAPER.params()},
+        seed=0,
+        runs=runs,
+        class_counts=sorted(scores),
+        device="cpu",
+        max_epochs_bound=False,
+        scores=rows,
+        run_details=[],
+        timings={"embedding_s": 1.0, "protocol_s": 2.0, "total_s": 3.0},
+        store={"computed": 0, "reused": 0},
+        created=created,
+    )
+    RunResult.from_dict(r.to_dict())  # hand-made, but schema-valid
+    return r
+
+
+@pytest.fixture
+def two() -> list[RunResult]:
+    a = make_result("vocal", "0123456789abcdef", {20: {"test": ([0.9, 0.8], [1.0, 1.0]), "cloned": ([0.5, 0.6], [0.9, 0.7])}})
+    b = make_result("mfcc", "none", {20: {"test": ([0.95, 0.95], [1.0, 1.0]), "cloned": ([0.25, 0.25], [0.5, 0.5])}})
+    return [a, b]
+
+
+def test_markdown_cells(two):
+    md = render(two).to_markdown().splitlines()
+    header = (
+        "| Model | Dataset | Preset | Classes | Runs | test top-1 | test top-5 | cloned top-1 | cloned top-5 "
+        "| drop real→cloned |"
+    )
+    i = md.index(header)
+    assert md[i + 2] == "| mfcc | mtg | paper v1 | 20 | 2 | 95.0 ± 0.0 | 100.0 ± 0.0 | 25.0 ± 0.0 | 50.0 ± 0.0 | 70.0 |"
+    assert md[i + 3] == "| vocal (01234567) | mtg | paper v1 | 20 | 2 | 85.0 ± 7.1 | 100.0 ± 0.0 | 55.0 ± 7.1 | 80.0 ± 14.1 | 30.0 |"
+    assert "Class-count sweep" not in "\n".join(md) and "(generated)" not in "\n".join(md)
+
+
+def test_csv_cells(two):
+    rows = list(csv.reader(io.StringIO(render(two).to_csv())))
+    assert rows[0] == [
+        "model", "weights_id", "dataset", "generated", "split_checksum", "preset", "preset_version", "classes", "runs",
+        "test_top1_mean", "test_top1_std", "test_top5_mean", "test_top5_std",
+        "cloned_top1_mean", "cloned_top1_std", "cloned_top5_mean", "cloned_top5_std", "drop_real_cloned_top1",
+    ]
+    assert rows[1] == ["mfcc", "none", "mtg", "false", "0" * 64, "paper", "1", "20", "2",
+                       "95.00", "0.00", "100.00", "0.00", "25.00", "0.00", "50.00", "0.00", "70.00"]
+    assert rows[2][:2] == ["vocal", "0123456789abcdef"]
+    assert rows[2][9:] == ["85.00", "7.07", "100.00", "0.00", "55.00", "7.07", "80.00", "14.14", "30.00"]
+
+
+def test_newest_result_of_a_key_wins_and_sorting_by_dataset_then_test_top1(two):
+    newer = make_result("vocal", "0123456789abcdef", {20: {"test": ([0.99], [1.0])}}, created="2025-06-01T00:00:00Z")
+    other = make_result("zeta", "none", {20: {"test": ([0.1], [0.2])}}, dataset="fma")
+    board = render([*two, newer, other])
+    assert [r[:2] for r in board.rows] == [["zeta", "fma"], ["vocal (01234567)", "mtg"], ["mfcc", "mtg"]]
+    assert board.rows[1][5] == "99.0 ± 0.0" and board.rows[1][4] == "1"
+    assert board.rows[1][7] == "" and board.rows[1][-1] == ""  # the newer result has no cloned set
+
+
+def test_sweep_table_and_generated_mark():
+    r = make_result(
+        "vocal",
+        "none",
+        {10: {"test": ([0.9], [1.0])}, 20: {"test": ([0.8], [0.9])}},
+        dataset="synth",
+        generated=True,
+    )
+    board = render([r])
+    assert board.header == ["Model", "Dataset", "Preset", "Classes", "Runs", "test top-1", "test top-5"]
+    assert board.rows == [["vocal", "synth (generated)", "paper v1", "20", "1", "80.0 ± 0.0", "90.0 ± 0.0"]]
+    assert [row[3] for row in board.sweep_rows] == ["10", "20"]
+    md = board.to_markdown()
+    assert "## Class-count sweep" in md and "| vocal | synth (generated) | paper v1 | 10 | 1 | 90.0 ± 0.0 |" in md
+    assert "(generated): a synthetic dataset" in md
+    assert [row[7] for row in board.csv_rows] == ["20", "10"]
+
+
+def test_html_is_self_contained_and_escaped():
+    r = make_result("<b>x</b>", "none", {20: {"test": ([0.5], [0.5])}})
+    page = render([r]).to_html()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "<table>" in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
+    assert "50.0 ± 0.0" in page
+
+
+def test_write_and_load_results(tmp_path, two):
+    for i, r in enumerate(two):
+        r.to_json(tmp_path / "results" / "mtg" / f"{i}.json")
+    loaded = load_results([tmp_path / "results"])
+    assert sorted(r.model.name for r in loaded) == ["mfcc", "vocal"]
+    paths = write(render(loaded), tmp_path / "out")
+    assert sorted(p.name for p in paths) == ["index.html", "leaderboard.csv", "leaderboard.md"]
+    assert (tmp_path / "out" / "leaderboard.md").read_text() == render(two).to_markdown()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["index.html", "leaderboard.csv", "leaderboard.md"]
+    with pytest.raises(UserError, match="does not exist"):
+        load_results([tmp_path / "nowhere"])
+
+
+def test_empty_leaderboard():
+    board = render([])
+    assert "No results yet." in board.to_markdown() and board.to_csv().startswith("model,")
