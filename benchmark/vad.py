@@ -1,0 +1,329 @@
+"""Vocal activity detection on 3 s segments, for mixtures and vocal stems, with no downloadable weights.
+
+The paper kept tracks vocal in at least half of their 3 s segments and embedded only 6 s segments with the
+voice active; it used a small classifier of 3 s segments. This one is a logistic regression on 24 signal
+statistics of each segment (log-mel level and spread in 8 bands, spectral flux in the voice band, 2-8 Hz
+syllabic modulation, spectral flatness, loudness relative to the track's loudest segment, cepstral motion),
+trained on segments with exact ground truth (see :func:`train_vad`). Its weights are a small JSON file in the
+package (``vad_weights.json``, with its training corpus and measured scores); the decision threshold
+:data:`DEFAULT_THRESHOLD` is on the output probability.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from singerbench.errors import UserError
+
+SR = 16000
+N_FFT = 512
+HOP = 160
+N_MELS = 40
+WEIGHTS_PATH = Path(__file__).with_name("vad_weights.json")
+#: Probability above which a 3 s segment counts as vocal.
+DEFAULT_THRESHOLD = 0.5
+#: Ground truth from a vocal stem: a 10 ms frame is voiced within this many dB of the stem's loudest frame,
+GT_FRAME_DB = 35.0
+#: and a 3 s segment is vocal when at least this share of its frames is voiced.
+GT_MIN_SHARE = 0.25
+
+
+def read_mono(path: Path | str, sr: int = SR) -> tuple[np.ndarray, int]:
+    """Decode an audio file to mono float32 at ``sr`` (unreadable audio is a UserError)."""
+    try:
+        wave, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise UserError(f"cannot decode audio {path}: {e}") from None
+    mono = wave.mean(axis=1)
+    if file_sr != sr:
+        mono = soxr.resample(mono, file_sr, sr).astype(np.float32)
+    return mono, sr
+
+
+@lru_cache(maxsize=2)
+def _mel_fb(sr: int) -> np.ndarray:
+    """HTK mel filterbank (N_MELS, N_FFT // 2 + 1) between 60 Hz and 7.6 kHz."""
+
+    def hz2mel(f: np.ndarray | float) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    def mel2hz(m: np.ndarray) -> np.ndarray:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+    freqs = np.linspace(0, sr / 2, N_FFT // 2 + 1)
+    pts = mel2hz(np.linspace(hz2mel(60.0), hz2mel(min(7600.0, sr / 2)), N_MELS + 2))
+    fb = np.zeros((N_MELS, freqs.size))
+    for i in range(N_MELS):
+        lo, c, hi = pts[i], pts[i + 1], pts[i + 2]
+        fb[i] = np.clip(np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)), 0, None)
+    return fb
+
+
+def _power_spec(wave: np.ndarray) -> np.ndarray:
+    """|STFT|^2, frames x bins (Hann, 32 ms window, 10 ms hop)."""
+    if wave.size < N_FFT:
+        wave = np.pad(wave, (0, N_FFT - wave.size))
+    n = 1 + (wave.size - N_FFT) // HOP
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
+    frames = wave[idx] * np.hanning(N_FFT).astype(np.float32)
+    return np.abs(np.fft.rfft(frames, axis=1)) ** 2
+
+
+def segment_features(wave: np.ndarray, sr: int, seconds: float = 3.0) -> np.ndarray:
+    """(n_segments, 24) features of consecutive ``seconds``-long segments of a mono waveform."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim == 2:
+        wave = wave.mean(axis=0) if wave.shape[0] <= 2 else wave.mean(axis=1)
+    if sr != SR:
+        wave = soxr.resample(wave, sr, SR).astype(np.float32)
+    seg = int(round(seconds * SR))
+    n_seg = wave.size // seg
+    if n_seg == 0:
+        return np.zeros((0, 24), dtype=np.float32)
+    peak = float(np.max(np.abs(wave))) or 1.0
+    wave = wave / peak
+    fb = _mel_fb(SR)
+    freqs = np.linspace(0, SR / 2, N_FFT // 2 + 1)
+    band = (freqs >= 300) & (freqs <= 4000)
+    per_seg = []
+    energies = []
+    for k in range(n_seg):
+        p = _power_spec(wave[k * seg : (k + 1) * seg])
+        mel = np.log(p @ fb.T + 1e-8)  # frames x mels
+        groups = mel.reshape(mel.shape[0], 8, N_MELS // 8).mean(axis=2)
+        energy = float(np.log(p.sum(axis=1).mean() + 1e-10))
+        energies.append(energy)
+        lp = np.log(p[:, band] + 1e-8)
+        flux = np.maximum(np.diff(lp, axis=0), 0).mean() if lp.shape[0] > 1 else 0.0
+        env = np.log(p[:, band].sum(axis=1) + 1e-8)
+        env = env - env.mean()
+        spec = np.abs(np.fft.rfft(env * np.hanning(env.size))) ** 2
+        mf = np.fft.rfftfreq(env.size, d=HOP / SR)
+        syll = spec[(mf >= 2) & (mf <= 8)].sum() / (spec[(mf >= 0.5) & (mf <= 30)].sum() + 1e-10)
+        flat = np.exp(np.mean(np.log(p[:, band] + 1e-10), axis=1)) / (p[:, band].mean(axis=1) + 1e-10)
+        cep = np.fft.irfft(mel - mel.mean(axis=1, keepdims=True), axis=1)[:, 1:13]
+        motion = np.abs(np.diff(cep, axis=0)).mean() if cep.shape[0] > 1 else 0.0
+        frame_e = np.log(p.sum(axis=1) + 1e-10)
+        quiet = float(np.mean(frame_e < frame_e.max() - np.log(10.0) * 3.0))
+        per_seg.append(
+            [*groups.mean(axis=0) - groups.mean(), *groups.std(axis=0), flux, syll, float(flat.mean()),
+             0.0, motion, quiet, float(groups.std(axis=1).mean()), float(np.std(env))]
+        )
+    feats = np.asarray(per_seg, dtype=np.float64)
+    e = np.asarray(energies)
+    feats[:, 19] = (e - e.max()) / np.log(10.0)  # loudness relative to the loudest segment, in bels
+    return feats.astype(np.float32)
+
+
+def _load_weights(path: Path = WEIGHTS_PATH) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"VAD weights {path} cannot be read ({e}); reinstall singerbench") from None
+    return doc
+
+
+@lru_cache(maxsize=1)
+def _weights() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    doc = _load_weights()
+    return (np.asarray(doc["mean"]), np.asarray(doc["scale"]), np.asarray(doc["coef"]), float(doc["intercept"]))
+
+
+def _predict(feats: np.ndarray, weights: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None) -> np.ndarray:
+    mean, scale, coef, b = weights if weights is not None else _weights()
+    z = ((feats - mean) / scale) @ coef + b
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def detect_vocal_segments(
+    wave: np.ndarray, sr: int, seconds: float = 3.0, threshold: float | None = None
+) -> np.ndarray:
+    """Vocal probability of each consecutive ``seconds`` segment; with ``threshold``, 0/1 decisions instead.
+
+    A trailing part shorter than one segment is not scored.
+    """
+    if sr <= 0 or seconds <= 0:
+        raise UserError(f"VAD needs a positive sample rate and segment length, got {sr} Hz, {seconds} s")
+    probs = _predict(segment_features(wave, sr, seconds)) if np.size(wave) else np.zeros(0)
+    if threshold is None:
+        return probs
+    return (probs >= threshold).astype(np.int8)
+
+
+def vocal_offsets(
+    path: Path | str,
+    segment_seconds: float = 6.0,
+    threshold: float = DEFAULT_THRESHOLD,
+    vad_seconds: float = 3.0,
+) -> list[float]:
+    """Start times of non-overlapping ``segment_seconds`` segments made only of vocal ``vad_seconds`` segments."""
+    if segment_seconds < vad_seconds or segment_seconds % vad_seconds:
+        raise UserError(f"segment length {segment_seconds} s must be a multiple of the VAD's {vad_seconds} s")
+    wave, sr = read_mono(path)
+    flags = detect_vocal_segments(wave, sr, vad_seconds, threshold)
+    per = int(segment_seconds // vad_seconds)
+    out, k = [], 0
+    while k + per <= len(flags):
+        if flags[k : k + per].all():
+            out.append(round(k * vad_seconds, 3))
+            k += per
+        else:
+            k += 1
+    return out
+
+
+# --- ground truth, training and evaluation ----------------------------------------------------------------
+
+
+def stem_activity(stem: np.ndarray, sr: int, seconds: float = 3.0) -> np.ndarray:
+    """Exact ground truth from a vocal stem: a segment is vocal when >= 25 % of its 10 ms frames are within
+    35 dB of the stem's loudest frame."""
+    stem = np.asarray(stem, dtype=np.float64)
+    frame = int(sr * 0.01)
+    n = stem.size // frame
+    if n == 0:
+        return np.zeros(0, dtype=np.int8)
+    e = 10 * np.log10((stem[: n * frame].reshape(n, frame) ** 2).mean(axis=1) + 1e-12)
+    voiced = e >= e.max() - GT_FRAME_DB
+    per = int(round(seconds / 0.01))
+    n_seg = int(stem.size // int(round(seconds * sr)))
+    return np.array([voiced[k * per : (k + 1) * per].mean() >= GT_MIN_SHARE for k in range(n_seg)], dtype=np.int8)
+
+
+def _pairs(manifest, inputs: Sequence[str]) -> Iterable[tuple[str, Path, Path]]:
+    for t in manifest.tracks:
+        if t.vocals is None:
+            continue
+        for kind in inputs:
+            yield kind, (t.audio if kind == "mixture" else t.vocals), t.vocals
+
+
+def labelled_segments(manifest, inputs: Sequence[str] = ("mixture", "vocals"), seconds: float = 3.0):
+    """(features, labels, kinds) of every 3 s segment of every track with a vocal stem."""
+    feats, labels, kinds = [], [], []
+    for kind, audio, stem in _pairs(manifest, inputs):
+        wave, sr = read_mono(audio)
+        gt = stem_activity(read_mono(stem)[0], sr, seconds)
+        f = segment_features(wave, sr, seconds)
+        n = min(len(f), len(gt))
+        feats.append(f[:n])
+        labels.append(gt[:n])
+        kinds += [kind] * n
+    if not feats:
+        raise UserError(f"dataset {manifest.name!r} has no track with a vocal stem; VAD needs ground truth")
+    return np.concatenate(feats), np.concatenate(labels), np.asarray(kinds)
+
+
+def _scores(pred: np.ndarray, gt: np.ndarray) -> dict:
+    tp = int(((pred == 1) & (gt == 1)).sum())
+    fp = int(((pred == 1) & (gt == 0)).sum())
+    fn = int(((pred == 0) & (gt == 1)).sum())
+    return {
+        "segments": int(gt.size),
+        "vocal": int(gt.sum()),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "accuracy": float((pred == gt).mean()) if gt.size else 0.0,
+    }
+
+
+def evaluate_vad(
+    manifest, threshold: float = DEFAULT_THRESHOLD, inputs: Sequence[str] = ("mixture", "vocals"), seconds: float = 3.0
+) -> dict:
+    """Precision and recall of the VAD against the vocal stems' exact activity, per input kind and overall."""
+    feats, gt, kinds = labelled_segments(manifest, inputs, seconds)
+    pred = (_predict(feats) >= threshold).astype(np.int8)
+    out = {kind: _scores(pred[kinds == kind], gt[kinds == kind]) for kind in inputs}
+    out["all"] = _scores(pred, gt)
+    out["threshold"] = threshold
+    return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 500) -> dict:
+    """Balanced, L2-regularised logistic regression by Newton's method; returns the weights document."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    pos = max(int(y.sum()), 1)
+    neg = max(int(len(y) - y.sum()), 1)
+    sw = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * neg))
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2 * len(y))
+    reg[-1] = 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
+        grad = z.T @ (sw * (p - y)) + reg * w
+        hess = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": w[:-1].tolist(), "intercept": float(w[-1])}
+
+
+def train_vad(manifests: Sequence, out: Path = WEIGHTS_PATH, note: str = "") -> dict:
+    """Fit the VAD on the ground truth of generated datasets' vocal stems (mixtures and stems) and save it."""
+    from singerbench.io import atomic_write_text
+
+    parts = [labelled_segments(m) for m in manifests]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts]).astype(np.float64)
+    doc = fit_logistic(x, y)
+    doc.update(threshold=DEFAULT_THRESHOLD, trained_on=note, segments=int(len(y)), vocal=int(y.sum()))
+    atomic_write_text(Path(out), json.dumps(doc, indent=1) + "\n")
+    _weights.cache_clear()
+    return doc
+
+
+def recordings_corpus(audio_dir: Path, out_dir: Path, seed: int = 0, n_tracks: int = 12) -> list:
+    """A labelled corpus from real recordings: speech placed at random times over an instrumental or silence.
+
+    Used to bootstrap the weights when no generated singers are at hand: ``audio_dir`` holds the shared
+    LibriSpeech readings and the instrumental ``kevin_macleod-vibe_ace.ogg`` (see ../shared/data/README.md).
+    Returns Tracks with ``audio`` (mixture) and ``vocals`` (the placed voice, exact ground truth).
+    """
+    from singerbench.manifest import Track
+
+    rng = np.random.default_rng(seed)
+    audio_dir, out_dir = Path(audio_dir), Path(out_dir)
+    voices = [read_mono(p)[0] for p in sorted(audio_dir.glob("librispeech-*.ogg"))]
+    music = read_mono(audio_dir / "kevin_macleod-vibe_ace.ogg")[0]
+    if not voices:
+        raise UserError(f"{audio_dir} holds no librispeech-*.ogg readings")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tracks = []
+    length = 30 * SR
+    for i in range(n_tracks):
+        voice = np.zeros(length, dtype=np.float32)
+        t = int(rng.integers(0, 3 * SR))
+        while t < length:
+            v = voices[int(rng.integers(len(voices)))]
+            start = int(rng.integers(0, max(1, v.size - 8 * SR)))
+            piece = v[start : start + int(rng.integers(3, 9) * SR)]
+            piece = piece[: length - t]
+            voice[t : t + piece.size] += piece / (np.abs(piece).max() + 1e-9)
+            t += piece.size + int(rng.integers(2, 9) * SR)
+        kind = i % 3
+        if kind == 2:  # stem-like: the voice over faint noise
+            bed = (rng.standard_normal(length) * 1e-3).astype(np.float32)
+        else:
+            start = int(rng.integers(0, music.size - length))
+            bed = music[start : start + length]
+            bed = bed / (np.abs(bed).max() + 1e-9)
+        snr_db = float(rng.uniform(-3, 9))
+        gain = 10 ** (snr_db / 20) * (np.sqrt((bed**2).mean()) + 1e-9) / (np.sqrt((voice**2).mean()) + 1e-9)
+        mix = bed + gain * voice if kind != 2 else bed + 0.5 * voice
+        mix = mix / (np.abs(mix).max() + 1e-9) * 0.9
+        mp, vp = out_dir / f"rec{i:02d}_mix.wav", out_dir / f"rec{i:02d}_voice.wav"
+        sf.write(mp, mix, SR)
+        sf.write(vp, voice * 0.5, SR)
+        tracks.append(Track(id=f"rec{i:02d}", audio=mp, singers=("reader",), role="train", vocals=vp))
+    return tracks
