@@ -1,0 +1,153 @@
+"""The contrastive recipe end to end on a tiny corpus: it trains, writes its curves, resumes bit-exactly, and
+its output folder loads as a plugin (also through the loopback Hub)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from singerbench.errors import UserError
+from singerbench.manifest import Manifest
+from singerbench.pretrained import load_pretrained
+from singerbench.train import PairSampler, TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def corpus(tiny_synth) -> Manifest:
+    """The project's tiny generated corpus (10 singers; train, val, test and cloned songs)."""
+    return tiny_synth
+
+
+def _weights(folder) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_hybrid_pairs_use_two_songs_of_one_singer_and_all_four_pairings(corpus) -> None:
+    sampler = PairSampler(corpus, "hybrid", TrainConfig.tiny(batch_size=16))
+    kinds = set()
+    for _ in range(8):
+        for (ta, oa, ka), (tb, ob, kb) in sampler.train_batch():
+            a, b = sampler.tracks[ta], sampler.tracks[tb]
+            assert ta != tb and a.singers == b.singers and a.role == b.role == "train"
+            assert oa in a.vocal_offsets and ob in b.vocal_offsets
+            kinds.add((ka, kb))
+    assert kinds == {
+        ("vocals", "vocals"),
+        ("vocals", "mixture"),
+        ("mixture", "vocals"),
+        ("mixture", "mixture"),
+    }
+    val = sampler.val_batches()
+    assert val == sampler.val_batches()  # fixed once, from the seed
+    assert all(sampler.tracks[a[0]].role == "val" for batch in val for a, _ in batch)
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    """One 2-epoch tiny run of the Vocal recipe, shared by the tests that only read its output."""
+    return train(
+        "vocals",
+        corpus,
+        tmp_path_factory.mktemp("trained") / "run",
+        TrainConfig.tiny(max_epochs=2),
+        progress=False,
+    )
+
+
+def test_train_writes_history_and_a_loadable_weights_folder(corpus, trained) -> None:
+    out = trained
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == [
+        "README.md",
+        "checkpoint.pt",
+        "config.json",
+        "history.csv",
+        "model.safetensors",
+    ]
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(np.isfinite(float(r["train_loss"])) and np.isfinite(float(r["val_loss"])) for r in rows)
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["plugin"] == "singerbench.baselines.ast_encoder:VocalEmbedder"
+    training = doc["training"]
+    assert training["input"] == "vocals" and training["temperature"] == 0.2 and training["epochs"] == 2
+    assert training["data"]["checksum"] == corpus.checksum()
+    assert "Training data" in (out / "README.md").read_text()
+    model = load_pretrained(out)
+    assert model.embedding_dim == 128 and model.weights_id().startswith("sha256:")
+    with torch.no_grad():
+        z = model.embed(torch.randn(2, 2, 96000))
+    assert z.shape == (2, 128) and torch.isfinite(z).all()
+
+
+def test_resume_after_interruption_equals_uninterrupted(corpus, tmp_path) -> None:
+    whole = train("hybrid", corpus, tmp_path / "whole", TrainConfig.tiny(max_epochs=2), progress=False)
+    part = tmp_path / "part"
+    train("hybrid", corpus, part, TrainConfig.tiny(max_epochs=1), progress=False)  # "killed" after epoch 1
+    resumed = train("hybrid", corpus, part, TrainConfig.tiny(max_epochs=2), progress=False)
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ha = [
+        (r["epoch"], r["train_loss"], r["val_loss"]) for r in csv.DictReader((whole / "history.csv").open())
+    ]
+    hb = [(r["epoch"], r["train_loss"], r["val_loss"]) for r in csv.DictReader((part / "history.csv").open())]
+    assert ha == hb
+
+
+def test_checkpoint_of_another_run_is_refused(corpus, trained, tmp_path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    with pytest.raises(UserError, match=r"different run \(lr differ\)"):
+        train("vocals", corpus, run, TrainConfig.tiny(max_epochs=3, lr=1e-3), progress=False)
+    with pytest.raises(UserError, match=r"different run \(input differ\)"):
+        train("mixture", corpus, run, TrainConfig.tiny(max_epochs=3), progress=False)
+    with pytest.raises(UserError, match="not one of"):
+        train("speech", corpus, tmp_path / "x", TrainConfig.tiny(), progress=False)
+    with pytest.raises(UserError, match="batch_size"):
+        train("vocals", corpus, tmp_path / "x", TrainConfig.tiny(batch_size=1), progress=False)
+
+
+def test_finished_run_is_not_trained_again(corpus, trained, tmp_path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    before = _weights(run)
+    train("vocals", corpus, run, TrainConfig.tiny(max_epochs=2), progress=False)
+    after = _weights(run)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert len(list(csv.DictReader((run / "history.csv").open()))) == 2
+
+
+def test_trained_folder_loads_through_the_hub(trained, tmp_path, monkeypatch) -> None:
+    from hubserver import HubServer, use_hub
+
+    from singerbench.hub import push, resolve_hub_model
+
+    with HubServer(tmp_path / "hub") as url:
+        use_hub(monkeypatch, url, tmp_path / "hf-cache")
+        commit = push(trained, "me/vocal-tiny", token="hf_test")
+        model = resolve_hub_model(f"hf://me/vocal-tiny@{commit}")
+    x = torch.randn(2, 2, 96000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model.embed(x), load_pretrained(trained).embed(x))
+
+
+@pytest.mark.slow
+def test_losses_fall_over_a_longer_tiny_run(corpus, tmp_path) -> None:
+    """30 tiny epochs: the training loss falls, and so does the loss on the fixed held-out validation pairs."""
+    out = train(
+        "vocals", corpus, tmp_path / "run", TrainConfig.tiny(max_epochs=30, stop_patience=100), progress=False
+    )
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    train_loss = [float(r["train_loss"]) for r in rows]
+    val_loss = [float(r["val_loss"]) for r in rows]
+    assert min(train_loss[-5:]) < train_loss[0] - 0.5
+    assert min(val_loss) < val_loss[0] - 0.5
+    assert json.loads((out / "config.json").read_text())["training"]["best_val_loss"] == pytest.approx(
+        min(val_loss)
+    )
