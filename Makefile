@@ -9,11 +9,13 @@ SYSTEM_PACKAGES := festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k 
 EXTRAS := test,speaker,separation,hf
 DEMO_DATASET ?= synth
 DEMO_MODELS ?= mfcc speaker
+# Five head trainings per model keep the demo inside 10 minutes on 2 cores; leaderboard runs use 10.
+DEMO_RUNS ?= 5
 
 .PHONY: demo test test-slow perf lint system setup clean-cache
 
 demo: setup
-	@for m in $(DEMO_MODELS); do $(BIN)/singerbench run --model $$m --dataset $(DEMO_DATASET) || exit 1; done
+	@for m in $(DEMO_MODELS); do $(BIN)/singerbench run --model $$m --dataset $(DEMO_DATASET) --runs $(DEMO_RUNS) || exit 1; done
 	$(BIN)/singerbench leaderboard
 
 test: setup

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from singerbench.errors import UserError
 
 
@@ -46,55 +47,152 @@ def cli() -> None:
     """Benchmark singer-identification embeddings on real and cloned voices."""
 
 
+def dataset_options(f):
+    """The options naming a dataset and its source files, shared by `run` and `train`."""
+    options = [
+        click.option("--dataset", "-d", default="synth", show_default=True, help="synth, fma, mtg, closed, cloned or hf://owner/name[@rev]."),
+        click.option("--data-root", type=click.Path(path_type=Path), help="Folder holding the dataset's audio."),
+        click.option("--splits", type=click.Path(path_type=Path), help="Split files: a folder or splits.zip (fma, mtg)."),
+        click.option("--manifest", type=click.Path(path_type=Path), help="Bring-your-own manifest (closed, cloned)."),
+        click.option("--reference", type=click.Path(path_type=Path), help="Closed-set manifest the cloned set is tested against."),
+        click.option("--drop-small", is_flag=True, default=None, help="Drop singers below the protocol's minimum instead of stopping (fma, mtg)."),
+        click.option("--synth-preset", type=click.Choice(["tiny", "small", "full"]), help="Size of the generated corpus (synth; default small)."),
+        click.option("-D", "dataset_option", multiple=True, metavar="KEY=VALUE", help="Any other dataset option, e.g. -D singer_column=artist."),
+        click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache root (default: $SINGERBENCH_CACHE_DIR or ~/.cache/singerbench)."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ..."),
+        click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _collect_dataset_options(kw: dict) -> dict:
+    options = _parse_dataset_options(kw.pop("dataset_option"))
+    for key in ("data_root", "splits", "manifest", "reference", "drop_small"):
+        value = kw.pop(key)
+        if value is not None:
+            options[key] = value
+    synth_preset = kw.pop("synth_preset")
+    if synth_preset:
+        options["preset"] = synth_preset
+    return options
+
+
+def _progress(kw: dict) -> bool:
+    value = kw.pop("progress")
+    return _progress_default() if value is None else value
+
+
 @cli.command()
 @click.option("--model", "-m", required=True, help="Registered name, file.py:Class, module:Class, DIR or hf://owner/repo[@rev].")
-@click.option("--dataset", "-d", default="synth", show_default=True, help="synth, fma, mtg, closed, cloned or hf://owner/name.")
-@click.option("--data-root", type=click.Path(path_type=Path), help="Folder holding the dataset's audio.")
-@click.option("--splits", type=click.Path(path_type=Path), help="Split files: a folder or splits.zip.")
-@click.option("--manifest", type=click.Path(path_type=Path), help="Bring-your-own manifest (closed/cloned).")
-@click.option("--reference", type=click.Path(path_type=Path), help="Closed-set manifest the cloned set is tested against.")
-@click.option("--synth-preset", type=click.Choice(["tiny", "small", "full"]), help="Size of the generated corpus (synth).")
-@click.option("-D", "dataset_option", multiple=True, metavar="KEY=VALUE", help="Any other dataset option.")
-@click.option("--preset", default="paper", show_default=True, help="Protocol preset (see docs/protocol.md).")
+@dataset_options
+@click.option("--preset", default="paper", show_default=True, help="Protocol preset: paper, paper-nologitnorm, quick (docs/protocol.md).")
 @click.option("--runs", default=10, show_default=True, type=click.IntRange(1), help="Head trainings (seeds).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--class-counts", help="Comma-separated class counts to sweep, e.g. 100,200,300.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
-@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1), help="Segments per embedding batch.")
 @click.option("--separator", help="Demucs model making vocal stems when the dataset has none (default htdemucs).")
-@click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache root (default: $SINGERBENCH_CACHE_DIR or ~/.cache/singerbench).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Result JSON (default: leaderboard/results/DATASET/MODEL--PRESET.json).")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
 def run(**kw) -> None:
     """Evaluate a model on a dataset through the protocol and write its result."""
     from singerbench.leaderboard import render
     from singerbench.run import RunRequest, run_benchmark
 
-    options = _parse_dataset_options(kw["dataset_option"])
-    for key in ("data_root", "splits", "manifest", "reference"):
-        if kw[key] is not None:
-            options[key] = kw[key]
-    if kw["synth_preset"]:
-        options["preset"] = kw["synth_preset"]
-    progress = _progress_default() if kw["progress"] is None else kw["progress"]
+    options = _collect_dataset_options(kw)
+    progress = _progress(kw)
     req = RunRequest(
-        model=kw["model"],
-        dataset=kw["dataset"],
         dataset_options=options,
-        preset=kw["preset"],
-        runs=kw["runs"],
-        seed=kw["seed"],
-        device=kw["device"],
-        cache_dir=kw["cache_dir"],
-        output=kw["output"],
-        batch_size=kw["batch_size"],
-        class_counts=_class_counts(kw["class_counts"]),
-        separator=kw["separator"],
+        class_counts=_class_counts(kw.pop("class_counts")),
         progress=progress,
+        **kw,
     )
     result, path = run_benchmark(req)
     click.echo(render([result]).to_markdown())
     click.echo(f"result written to {path}")
+
+
+@cli.command()
+@click.option("--input", "input_kind", type=click.Choice(["mixture", "vocals", "hybrid"]), required=True,
+              help="What the encoder hears: mixtures, vocal stems, or either (hybrid).")
+@dataset_options
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Weights folder to write (resumes if it holds a checkpoint).")
+@click.option("--tiny", is_flag=True, help="The CPU-sized configuration (small AST, short epochs): minutes, not days.")
+@click.option("--max-epochs", type=click.IntRange(1), help="Cap on epochs (default: the recipe's).")
+@click.option("--train-batch-size", type=click.IntRange(2), help="Positive pairs per batch (default: the recipe's).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--separator", help="Demucs model for vocal stems when the dataset has none.")
+def train(**kw) -> None:
+    """Train an AST encoder with the paper's singer-level contrastive recipe."""
+    from singerbench.datasets import load_dataset
+    from singerbench.run import make_separator, pick_device
+    from singerbench.train import TrainConfig
+    from singerbench.train import train as train_model
+
+    options = _collect_dataset_options(kw)
+    progress = _progress(kw)
+    device = pick_device(kw["device"])
+    manifest = load_dataset(kw["dataset"], {"cache_dir": kw["cache_dir"], "progress": progress}, **options)
+    overrides = {"seed": kw["seed"]}
+    if kw["max_epochs"]:
+        overrides["max_epochs"] = kw["max_epochs"]
+    if kw["train_batch_size"]:
+        overrides["batch_size"] = kw["train_batch_size"]
+    config = TrainConfig.tiny(**overrides) if kw["tiny"] else TrainConfig(**overrides)
+    separator = make_separator(kw["separator"], kw["cache_dir"], device)
+    folder = train_model(kw["input_kind"], manifest, kw["out"], config, device=device, progress=progress,
+                         separator=separator)
+    click.echo(f"weights written to {folder}; evaluate with: singerbench run --model {folder}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("repo_id")
+@click.option("--private", is_flag=True)
+@click.option("--token", envvar="HF_TOKEN", help="Hub token (default: $HF_TOKEN or the saved login).")
+def push(folder: Path, repo_id: str, private: bool, token: str | None) -> None:
+    """Publish a weights folder to the Hugging Face Hub."""
+    from singerbench.hub import push as push_folder
+
+    commit = push_folder(folder, repo_id, private=private, token=token)
+    click.echo(f"pushed: hf://{repo_id}@{commit}")
+
+
+@cli.command("convert-clmr")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--trusted", is_flag=True, help="Allow a checkpoint holding pickled Python objects (only from a source you trust).")
+def convert_clmr(checkpoint: Path, out: Path, trusted: bool) -> None:
+    """Turn a public CLMR checkpoint (.pt or Lightning .ckpt) into a weights folder for --model DIR."""
+    from singerbench.pretrained import convert_clmr as convert
+
+    click.echo(f"weights written to {convert(checkpoint, out, trusted=trusted)}")
+
+
+@cli.group()
+def splits() -> None:
+    """Build singer split files in the published layout."""
+
+
+@splits.command("build")
+@click.option("--dataset", type=click.Choice(["fma", "mtg"]), required=True)
+@click.option("--metadata", type=click.Path(path_type=Path, exists=True), required=True,
+              help="MTG-Jamendo's TSV (.tsv or .tsv.gz), or FMA's tracks.csv / raw_tracks.csv.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="A folder, or a .zip like the published splits.zip.")
+@click.option("--data-root", type=click.Path(path_type=Path), help="Audio root: vocal activity is computed on the audio.")
+@click.option("--vocal-table", type=click.Path(path_type=Path), help="Precomputed vocal activity per track (see docs/datasets.md).")
+@click.option("--min-vocal-ratio", default=0.5, show_default=True, type=float)
+@click.option("--min-tracks", default=5, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+def splits_build(dataset: str, metadata: Path, out: Path, data_root: Path | None, vocal_table: Path | None,
+                 min_vocal_ratio: float, min_tracks: int, seed: int) -> None:
+    """Filter tracks and singers as the paper did, draw val/test tracks with a seed, write the split files."""
+    from singerbench.splitbuilder import build_splits
+
+    _, report = build_splits(dataset, metadata, out, data_root=data_root, vocal_table=vocal_table,
+                             min_vocal_ratio=min_vocal_ratio, min_tracks=min_tracks, seed=seed)
+    click.echo(report.format())
+    click.echo(f"split files written to {out}")
 
 
 @cli.command()
@@ -164,12 +262,15 @@ def leaderboard(results: tuple[Path, ...], out: Path) -> None:
 @click.option("--preset", type=click.Choice(["tiny", "small", "full"]), default="small", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")
-def synth(preset: str, seed: int, out: Path) -> None:
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1), help="Render processes.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def synth(preset: str, seed: int, out: Path, workers: int, progress: bool | None) -> None:
     """Render the generated-singers corpus (a cache hit when OUT already holds it)."""
     from singerbench.synthgen import check_system, render_corpus
 
     check_system()
-    manifest_path = render_corpus(preset, seed, out, progress=_progress_default())
+    progress = _progress_default() if progress is None else progress
+    manifest_path = render_corpus(preset, seed, out, progress=progress, workers=workers)
     click.echo(f"generated corpus ({preset}, seed {seed}): {manifest_path}")
 
 

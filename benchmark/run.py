@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
 from singerbench.datasets import load_dataset
 from singerbench.errors import UserError
 from singerbench.manifest import Manifest
@@ -18,7 +19,7 @@ from singerbench.paths import station_dir
 from singerbench.presets import get_preset
 from singerbench.protocol import ProtocolData, TrackEmbeddings, run_protocol
 from singerbench.registry import ResolvedModel, resolve_model
-from singerbench.results import RunResult, default_result_path
+from singerbench.results import DatasetInfo, ModelInfo, RunResult, default_result_path
 from singerbench.segments import SegmentSource
 from singerbench.store import EmbeddingStore, EmbeddingTable
 
@@ -90,21 +91,20 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     manifest = load_dataset(
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
-    if not manifest.by_role("train") or not manifest.by_role("val"):
-        raise UserError(f"dataset {manifest.name!r} has no train or no val tracks; the protocol needs both")
     needs_separation = embedder.input_kind == "vocals" and any(t.vocals is None for t in manifest.tracks)
     separator = make_separator(req.separator or ("htdemucs" if needs_separation else None), req.cache_dir, device)
     source = SegmentSource.for_embedder(embedder, separator=separator)
-    output = req.output or default_result_path(req.leaderboard_dir, embedder.name, manifest.name, preset.name)
+    source.prepare(manifest.tracks, progress=req.progress)
+    weights_id = embedder.weights_id()
+    output = req.output or default_result_path(
+        req.leaderboard_dir, embedder.name, manifest.name, preset.name, weights_id
+    )
 
     store = EmbeddingStore(station_dir("embeddings", req.cache_dir))
     t0 = time.perf_counter()
-    table = store.embed(
-        embedder, manifest, source, batch_size=req.batch_size, device=device, progress=req.progress
-    )
+    table = store.embed(embedder, manifest, source, batch_size=req.batch_size, device=device, progress=req.progress)
     embed_s = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
     outcome = run_protocol(
         protocol_data(manifest, table),
         preset,
@@ -114,18 +114,14 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
         class_counts=req.class_counts,
         progress=req.progress,
     )
-    protocol_s = time.perf_counter() - t0
-
-    result = RunResult.build(
-        model=model,
-        manifest=manifest,
-        preset=preset,
-        outcome=outcome,
-        seed=req.seed,
-        runs=req.runs,
-        device=device,
-        timings={"embed_s": embed_s, "protocol_s": protocol_s, "total_s": time.perf_counter() - started},
-        store_counters={"computed": store.computed, "reused": store.reused},
+    result = RunResult.from_outcome(
+        outcome,
+        ModelInfo.from_embedder(embedder, model.spec, model.source),
+        DatasetInfo.from_manifest(manifest),
+        embedding_seconds=embed_s,
+        total_seconds=time.perf_counter() - started,
+        computed=store.computed,
+        reused=store.reused,
     )
     result.to_json(output)
     return result, output

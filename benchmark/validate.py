@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
 from singerbench.embedder import Embedder
 
 # Relative tolerance for "same output": loose enough for batched BLAS kernels, tight enough to catch
