@@ -1,0 +1,88 @@
+"""``make perf``: speed ratios measured in one run, on the tiny generated corpus.
+
+These machines are noisy, so the benchmark reports ratios of timings taken side by side in one process, never
+absolute budgets: an uncached vs a cached embedding pass (the store), a batched vs a one-by-one pass (the
+plugin), and background-decoded vs synchronous batches (the SegmentSource).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from singerbench.datasets.synth import load
+from singerbench.paths import station_dir
+from singerbench.registry import resolve_model
+from singerbench.segments import SegmentSource
+from singerbench.store import EmbeddingStore
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="speaker")
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    manifest = load(preset=args.preset, seed=0, cache_dir=args.cache_dir, progress=False)
+    embedder = resolve_model(args.model).embedder
+    source = SegmentSource.for_embedder(embedder)
+    segments = list(manifest.segments())
+    print(f"model {embedder.name}, corpus synth/{args.preset}: {len(segments)} segments, "
+          f"{torch.get_num_threads()} torch threads")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EmbeddingStore(Path(tmp))
+        uncached = timed(lambda: store.embed(embedder, manifest, source, progress=False))
+        cached = timed(lambda: store.embed(embedder, manifest, source, progress=False))
+    print(f"store:    uncached {uncached:.2f} s, cached {cached:.3f} s -> cached is {uncached / cached:.0f}x faster")
+
+    subset = segments[: min(len(segments), 48)]
+    batches = list(source.batches(subset, 16))
+
+    def embed_batched() -> None:
+        with torch.inference_mode():
+            for _, x in batches:
+                embedder.embed(x)
+
+    def embed_one_by_one() -> None:
+        with torch.inference_mode():
+            for _, x in batches:
+                for i in range(len(x)):
+                    embedder.embed(x[i : i + 1])
+
+    batched, single = timed(embed_batched), timed(embed_one_by_one)
+    print(f"plugin:   batches of 16 {batched:.2f} s, one by one {single:.2f} s -> batching is {single / batched:.1f}x faster")
+
+    def background_decoding() -> None:
+        with torch.inference_mode():
+            for _, x in SegmentSource.for_embedder(embedder).batches(subset, 16):
+                embedder.embed(x)
+
+    def synchronous_decoding() -> None:
+        src = SegmentSource.for_embedder(embedder)
+        with torch.inference_mode():
+            for i in range(0, len(subset), 16):
+                x = torch.from_numpy(np.stack([src.segment(t, o) for t, o in subset[i : i + 16]]))
+                embedder.embed(x)
+
+    background, synchronous = timed(background_decoding), timed(synchronous_decoding)
+    print(f"decoding: background {background:.2f} s, synchronous {synchronous:.2f} s -> "
+          f"background decoding is {synchronous / background:.2f}x faster")
+    print(f"(the synth corpus is cached in {station_dir('synth', args.cache_dir)})")
+
+
+if __name__ == "__main__":
+    main()

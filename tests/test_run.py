@@ -1,0 +1,155 @@
+"""`singerbench run` end to end: every station for real on the tiny generated corpus and on miniature real layouts."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from test_datasets_published import build_miniature
+from test_plugins import PLUGIN_SOURCE
+
+from singerbench.cli import main
+from singerbench.results import RunResult, validate
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def cache(tmp_path, test_cache) -> list[str]:
+    """Options sharing the rendered tiny corpus but a fresh embedding store per test."""
+    synth_dir = tmp_path / "cache" / "synth"
+    synth_dir.parent.mkdir()
+    synth_dir.symlink_to(test_cache / "synth")
+    return ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+
+
+QUICK = ["--preset", "quick", "--runs", "2"]
+
+
+def test_run_twice_embeds_nothing_the_second_time_and_reproduces_scores(tiny_synth, cache, tmp_path, capsys):
+    out1, out2 = tmp_path / "a.json", tmp_path / "b.json"
+    args = ["run", "--model", "mfcc", "--dataset", "synth", "--synth-preset", "tiny", *QUICK, *cache]
+    code, stdout, err = run_cli([*args, "-o", str(out1)], capsys)
+    assert code == 0, err
+    assert "| mfcc" in stdout and "cloned top-1" in stdout
+    code, _, err = run_cli([*args, "-o", str(out2)], capsys)
+    assert code == 0, err
+
+    doc1, doc2 = json.loads(out1.read_text()), json.loads(out2.read_text())
+    validate(doc1)
+    n_segments = sum(len(t.vocal_offsets) for t in tiny_synth.tracks)
+    assert doc1["store"] == {"computed": n_segments, "reused": 0}
+    assert doc2["store"] == {"computed": 0, "reused": n_segments}
+    assert doc1["scores"] == doc2["scores"]
+    assert doc1["run_details"] == doc2["run_details"]
+    assert doc1["dataset"]["checksum"] == tiny_synth.checksum()
+    result = RunResult.from_json(out1)
+    assert set(result.eval_sets()) == {"test", "cloned"}
+    # MFCC of mixtures hears the backing: real test tracks well above chance (10 singers).
+    assert result.score(10, "test")["top1"]["mean"] >= 0.5
+
+
+def test_speaker_model_is_well_above_chance_on_real_and_cloned(tiny_synth, cache, tmp_path, capsys):
+    out = tmp_path / "speaker.json"
+    code, _, err = run_cli(
+        ["run", "--model", "speaker", "--dataset", "synth", "--synth-preset", "tiny", *QUICK, *cache, "-o", str(out)],
+        capsys,
+    )
+    assert code == 0, err
+    result = RunResult.from_json(out)
+    assert result.score(10, "test")["top1"]["mean"] >= 0.7
+    assert result.score(10, "cloned")["top1"]["mean"] >= 0.3  # chance is 0.1 (0.2 for a duet)
+
+
+def test_plugin_file_outside_the_repository_runs(tiny_synth, cache, tmp_path, capsys):
+    plugin = tmp_path / "elsewhere" / "plugin.py"
+    plugin.parent.mkdir()
+    plugin.write_text(PLUGIN_SOURCE)
+    out = tmp_path / "band.json"
+    code, _, err = run_cli(
+        ["run", "--model", f"{plugin}:BandEnergy", "--dataset", "synth", "--synth-preset", "tiny", *QUICK, *cache,
+         "-o", str(out)],
+        capsys,
+    )
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    assert doc["model"]["name"] == "band-energy"
+    assert doc["model"]["source"].startswith("file ")
+
+
+@pytest.mark.parametrize("dataset", ["mtg", "fma"])
+@pytest.mark.parametrize("splits_form", ["splits", "zip"])
+def test_real_layout_miniature_runs_end_to_end(dataset, splits_form, tmp_path, capsys):
+    mini = build_miniature(dataset, tmp_path / "mini")
+    out = tmp_path / "result.json"
+    code, _, err = run_cli(
+        ["run", "--model", "mfcc", "--dataset", dataset, "--data-root", str(mini["data_root"]),
+         "--splits", str(mini[splits_form]), *QUICK, "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+         "-o", str(out)],
+        capsys,
+    )
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    assert doc["dataset"]["name"] == dataset
+    assert doc["dataset"]["singers"] == 4
+    # The miniature's generated "singers" are distinct tones: the protocol must find them.
+    assert doc["scores"][0]["top1"]["mean"] >= 0.5
+
+
+def test_bad_inputs_end_in_one_line_and_write_nothing(tmp_path, capsys):
+    mini = build_miniature("mtg", tmp_path / "mini")
+    missing = next(mini["data_root"].rglob("*.mp3"))
+    missing.unlink()
+    out = tmp_path / "never.json"
+    base = ["--preset", "quick", "--runs", "1", "--cache-dir", str(tmp_path / "c"), "--no-progress", "-o", str(out)]
+    cases = {
+        "missing audio": ["run", "--model", "mfcc", "--dataset", "mtg", "--data-root", str(mini["data_root"]),
+                          "--splits", str(mini["splits"]), *base],
+        "unknown model": ["run", "--model", "nope", "--dataset", "synth", *base],
+        "unknown dataset": ["run", "--model", "mfcc", "--dataset", "nope", *base],
+        "unknown preset": ["run", "--model", "mfcc", "--dataset", "synth", "--synth-preset", "tiny", *base,
+                           "--preset", "nope"],
+    }
+    needles = {"missing audio": "missing", "unknown model": "unknown model 'nope'",
+               "unknown dataset": "unknown dataset 'nope'", "unknown preset": "nope"}
+    for case, args in cases.items():
+        code, _, err = run_cli(args, capsys)
+        assert code == 1, case
+        line = err.strip().splitlines()[-1]
+        assert line.startswith("error: ") and needles[case] in line, (case, err)
+        assert "Traceback" not in err
+        assert not out.exists(), case
+
+
+def test_cloned_evaluation_with_bring_your_own_manifests(tiny_synth, cache, tmp_path, capsys):
+    """Closed set = the generated singers' real songs; cloned set = their clones, as CSV manifests."""
+    fields = ["track_id", "audio", "singers", "role", "vocal_offsets", "genre"]
+
+    def write(path: Path, tracks) -> None:
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            for t in tracks:
+                w.writerow({"track_id": t.id, "audio": str(t.audio), "singers": ";".join(t.singers),
+                            "role": t.role, "vocal_offsets": ";".join(str(o) for o in t.vocal_offsets),
+                            "genre": t.genre or ""})
+
+    closed, cloned = tmp_path / "closed.csv", tmp_path / "cloned.csv"
+    write(closed, [t for t in tiny_synth.tracks if t.role != "cloned"])
+    write(cloned, tiny_synth.by_role("cloned"))
+    out = tmp_path / "cloned.json"
+    code, _, err = run_cli(
+        ["run", "--model", "mfcc", "--dataset", "cloned", "--manifest", str(cloned), "--reference", str(closed),
+         *QUICK, *cache, "-o", str(out)],
+        capsys,
+    )
+    assert code == 0, err
+    result = RunResult.from_json(out)
+    assert "cloned" in result.eval_sets()
+    assert result.score(10, "cloned")["tracks"] == len(tiny_synth.by_role("cloned"))
