@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
+from shared_data import SHARED_AUDIO
 
 from singerbench.audio import audio_info, file_digest, load_audio, peak_normalise, read_segment
 from singerbench.errors import UserError
 
-DATA = Path("/work/shared/data/audio")
+DATA = SHARED_AUDIO
 
 
 def tone(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
 import soxr
 import torch
+from shared_data import SHARED_AUDIO
 
 from singerbench.baselines.mfcc import MFCCEmbedder
 from singerbench.baselines.speaker import SpeakerEmbedder, partial_slices, resemblyzer_weights_path
 from singerbench.embedder import Embedder
 from singerbench.errors import UserError
 
-AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
-if not AUDIO.is_dir():  # the checkout may live elsewhere than /work/main
-    AUDIO = Path("/work/shared/data/audio")
+AUDIO = SHARED_AUDIO
 SPEAKERS = ["librispeech-198-209-0000", "librispeech-3436-172162-0000", "librispeech-5703-47212-0000"]
 SEG = 96000
 

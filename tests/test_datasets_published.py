@@ -18,14 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from shared_data import SHARED_DATA
 
 from singerbench.datasets import load_dataset
 from singerbench.errors import UserError
 from singerbench.splitbuilder import build_splits, write_published
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared/data")
+SHARED = SHARED_DATA
 METADATA = {"mtg": SHARED / "mtg" / "mtg_jamendo_tracks.tsv.gz", "fma": SHARED / "fma" / "raw_tracks_excerpt.csv"}
 SR = 16000
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from shared_data import SHARED_AUDIO
 
 from singerbench import vad
 from singerbench.errors import UserError
 from singerbench.manifest import Manifest
 
-AUDIO = Path("/work/shared/data/audio")
-if not AUDIO.is_dir():
-    AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
+AUDIO = SHARED_AUDIO
 
 
 def test_stem_activity_is_exact():
