@@ -45,9 +45,15 @@ def _cell(s: dict | None, metric: str) -> str:
     return f"{100 * s[metric]['mean']:.1f} ± {100 * s[metric]['std']:.1f}"
 
 
+def short_weights_id(weights_id: str) -> str:
+    """A readable short form: the kind prefix kept, the hash cut (``sha256:4a5b6c7d``, ``hf:owner/repo@1a2b3c4d``)."""
+    head, sep, digest = weights_id.rpartition("@" if "@" in weights_id else ":")
+    return f"{head}{sep}{digest[:8]}" if sep else weights_id[:8]
+
+
 def _model_label(r: RunResult) -> str:
     w = r.model.weights_id
-    return r.model.name if w in ("", "none") else f"{r.model.name} ({w[:8]})"
+    return r.model.name if w in ("", "none") else f"{r.model.name} ({short_weights_id(w)})"
 
 
 def _dataset_label(r: RunResult) -> str:
