@@ -12,12 +12,15 @@ DEMO_MODELS ?= mfcc speaker
 # Three head trainings per model keep the demo inside 10 minutes on 2 cores (a paper-preset run takes
 # about a minute here); leaderboard runs use the default 10.
 DEMO_RUNS ?= 3
+# The demo writes its own results and tables, so it never overwrites the committed 10-run leaderboard.
+DEMO_OUT ?= leaderboard/demo
 
 .PHONY: demo test test-slow perf experiment lint system setup clean-cache
 
 demo: setup
-	@for m in $(DEMO_MODELS); do $(BIN)/singerbench run --model $$m --dataset $(DEMO_DATASET) --runs $(DEMO_RUNS) || exit 1; done
-	$(BIN)/singerbench leaderboard
+	@for m in $(DEMO_MODELS); do $(BIN)/singerbench run --model $$m --dataset $(DEMO_DATASET) --runs $(DEMO_RUNS) \
+		--output $(DEMO_OUT)/results/$$m.json || exit 1; done
+	$(BIN)/singerbench leaderboard $(DEMO_OUT)/results --out $(DEMO_OUT)
 
 test: setup
 	$(BIN)/ruff check benchmark baselines tests
