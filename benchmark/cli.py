@@ -6,6 +6,7 @@ interruption keeps what was computed (the stations write atomically) and says ho
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -45,6 +46,13 @@ def _class_counts(value: str | None) -> list[int] | None:
 @click.version_option(package_name="singerbench")
 def cli() -> None:
     """Benchmark singer-identification embeddings on real and cloned voices."""
+    # The stations say what long one-off work they start (rendering, separation) through this logger.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("singerbench")
+    if not logger.handlers:
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def dataset_options(f):

@@ -1,4 +1,5 @@
-"""Every Hugging Face Hub call of the project: pull pinned weights for ``hf://`` models, push weights folders.
+"""Every Hugging Face Hub call of the project: pull pinned weights for ``hf://`` models, push weights folders,
+fetch ``hf://`` datasets.
 
 Settings are read from the environment at call time, not at import time (``huggingface_hub`` freezes them
 into ``huggingface_hub.constants`` when it is first imported): ``HF_ENDPOINT`` (the Hub, or a mirror or
@@ -101,6 +102,44 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None]:
     if "@" in rest and not revision:
         raise UserError(f"{spec!r}: nothing follows '@'; give a branch, tag or commit, or drop the '@'")
     return repo, revision or None
+
+
+def fetch_dataset(repo: str, revision: str | None) -> Path:
+    """The local snapshot folder of Hub dataset ``repo`` at ``revision``, downloaded unless cached."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    with hub_session() as settings:
+        try:
+            return Path(
+                snapshot_download(
+                    repo,
+                    repo_type="dataset",
+                    revision=revision,
+                    cache_dir=settings.cache_dir,
+                    endpoint=settings.endpoint,
+                    token=settings.token,
+                    etag_timeout=PROBE_TIMEOUT,
+                )
+            )
+        except RevisionNotFoundError:
+            raise UserError(f"hf://{repo}: revision {revision or 'main'!r} does not exist") from None
+        except RepositoryNotFoundError:
+            raise UserError(
+                f"hf://{repo}: no such dataset at {settings.endpoint} (or it is private: set HF_TOKEN)"
+            ) from None
+        except LocalEntryNotFoundError:
+            raise UserError(
+                f"hf://{repo}: not in the local Hub cache and the Hub cannot be reached (offline?); "
+                "connect once or unset HF_HUB_OFFLINE"
+            ) from None
+        except (HfHubHTTPError, OSError) as e:
+            raise UserError(f"hf://{repo}: download failed: {str(e).splitlines()[0]}") from None
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ from singerbench.paths import station_dir
 DEFAULT_MODEL = "htdemucs"
 HF_NAMESPACE = "adefossez"
 INSTALL_HINT = "install it with: pip install 'singerbench[separation]' (demucs==4.1.0)"
+log = logging.getLogger("singerbench.separation")
 
 
 @runtime_checkable
@@ -215,6 +217,7 @@ class DemucsSeparator:
 
         todo = [t for t in tracks if not self.stem_file(t).is_file()]
         if todo:
+            log.info("separating the vocals of %d of %d tracks with %s (cached, resumable)", len(todo), len(tracks), self.model_name)
             bar = tqdm(todo, desc=f"separating vocals ({self.model_name})", unit="track", disable=not progress)
             for t in bar:
                 self.vocals(t)

@@ -1,7 +1,7 @@
 """Any Hugging Face Hub audio dataset with a singer column: ``--dataset hf://owner/name[@revision]``.
 
-The repository is fetched with ``huggingface_hub.snapshot_download`` (so ``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` and
-the usual cache apply) and read with ``datasets`` with the audio left undecoded (``Audio(decode=False)``).
+The repository is fetched by :func:`singerbench.hub.fetch_dataset` (``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` and the
+Hub cache are read at call time) and read with ``datasets`` with the audio left undecoded (``Audio(decode=False)``).
 Audio stored as bytes inside parquet is written once, atomically, to ``<cache>/hf/<repo>/<sha256>.<ext>``;
 the SegmentSource decodes it from there. Roles come from the dataset's splits (train / validation / test)
 or are drawn with ``seed`` (one val and one test track per singer). Vocal offsets come from a column, else
@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import re
 from pathlib import Path
 
 import soundfile as sf
 
 from singerbench.datasets import register_dataset
 from singerbench.errors import UserError
+from singerbench.hub import HF_SCHEME, fetch_dataset, parse_hub_spec
 from singerbench.io import atomic_write_bytes
 from singerbench.manifest import Manifest, Track
 from singerbench.paths import station_dir
@@ -29,39 +29,6 @@ NEEDS = "a Hub audio dataset with a singer column (pip install 'singerbench[hf]'
 SPLIT_ROLES = {"train": "train", "validation": "val", "valid": "val", "val": "val", "dev": "val", "test": "test"}
 ROLE_MODES = ("auto", "splits", "draw")
 OFFSET_MODES = ("hop", "vad")
-_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def parse_repo(spec: str) -> tuple[str, str | None]:
-    """``owner/name[@revision]`` to (repo id, revision)."""
-    repo, _, rev = spec.partition("@")
-    if not _REPO.match(repo):
-        raise UserError(f"hf://{spec}: expected hf://owner/name[@revision]")
-    return repo, (rev or None)
-
-
-def _fetch(repo: str, revision: str | None) -> Path:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    try:
-        return Path(snapshot_download(repo, repo_type="dataset", revision=revision))
-    except RevisionNotFoundError:
-        raise UserError(f"hf://{repo}: revision {revision or 'main'!r} does not exist") from None
-    except RepositoryNotFoundError:
-        raise UserError(f"hf://{repo}: no such dataset on the Hub (or it is private: log in with `hf auth login`)") from None
-    except LocalEntryNotFoundError:
-        raise UserError(
-            f"hf://{repo}: not in the local Hub cache and the Hub cannot be reached (offline?); "
-            "connect once or unset HF_HUB_OFFLINE"
-        ) from None
-    except (HfHubHTTPError, OSError) as e:
-        raise UserError(f"hf://{repo}: download failed: {str(e).splitlines()[0]}") from None
 
 
 def _open(local: Path, config: str | None, audio_column: str):
@@ -146,8 +113,8 @@ def load(
         raise UserError(f"--roles must be one of {', '.join(ROLE_MODES)}, got {roles!r}")
     if offsets not in OFFSET_MODES:
         raise UserError(f"--offsets must be one of {', '.join(OFFSET_MODES)} for hf:// datasets, got {offsets!r}")
-    repo_id, revision = parse_repo(repo)
-    local = _fetch(repo_id, revision)
+    repo_id, revision = parse_hub_spec(HF_SCHEME + repo)
+    local = fetch_dataset(repo_id, revision)
     splits = _open(local, config, audio_column)
     mapped = {s: SPLIT_ROLES.get(s.lower()) for s in splits}
     have = set(mapped.values())
