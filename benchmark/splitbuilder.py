@@ -142,12 +142,11 @@ def read_fma_metadata(path: Path) -> list[Candidate]:
 
 def audio_path(dataset: str, data_root: Path, file_id: str) -> Path:
     """The audio file of ``file_id`` under ``data_root``, as the fma / mtg adapters map it."""
-    if dataset == "fma":
-        from singerbench.datasets.fma import audio_path as fma_path
-        from singerbench.datasets.fma import audio_root
+    from singerbench.datasets import all_datasets
+    from singerbench.datasets.published import LAYOUTS
 
-        return fma_path(audio_root(Path(data_root)), file_id)
-    return Path(data_root) / file_id
+    all_datasets()  # registers the published layouts
+    return LAYOUTS[dataset].audio_file(Path(data_root), file_id)
 
 
 # --- vocal table -----------------------------------------------------------------------------------------

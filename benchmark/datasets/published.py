@@ -298,20 +298,49 @@ def manifest_from_entries(
     )
 
 
+@dataclass(frozen=True)
+class PublishedLayout:
+    """What one published dataset adds to the shared reader: its name (the split files' prefix) and where its
+    audio files lie under ``--data-root``."""
+
+    name: str
+    title: str
+    needs: str
+    description: str
+    audio_subfolder: str | None = None  # FMA full unpacks to fma_full/; DATA_ROOT may also be that folder
+    shard_chars: int = 0  # FMA: ``000123.mp3`` lies in the folder named by its first 3 characters
+
+    def audio_root(self, data_root: Path) -> Path:
+        if self.audio_subfolder and (data_root / self.audio_subfolder).is_dir():
+            return data_root / self.audio_subfolder
+        return data_root
+
+    def audio_path(self, root: Path, file_id: str) -> Path:
+        """FMA ``000123.mp3`` → ``000/000123.mp3``; MTG's PATH column (``82/382.mp3``) is used as it is."""
+        return root / file_id[: self.shard_chars] / file_id if self.shard_chars else root / file_id
+
+    def audio_file(self, data_root: Path, file_id: str) -> Path:
+        return self.audio_path(self.audio_root(Path(data_root)), file_id)
+
+
+#: Published layouts by dataset name, filled by :func:`register_published`.
+LAYOUTS: dict[str, PublishedLayout] = {}
+
+
+def _track_id(file_id: str) -> str:
+    return Path(file_id).stem
+
+
 def load_published(
-    prefix: str,
-    name: str,
+    layout: PublishedLayout,
     *,
     data_root: Path | str | None,
     splits: Path | str | None,
-    audio_path: Callable[[Path, str], Path],
-    audio_root: Callable[[Path], Path],
-    track_id: Callable[[str], str],
     drop_small: bool,
     min_train_tracks: int,
-    description: str,
 ) -> Manifest:
     """The whole load: find and read the split files, validate, map to audio, build the Manifest."""
+    name = prefix = layout.name
     if data_root is None:
         raise UserError(f"dataset {name!r} needs --data-root, the folder that holds its audio")
     root = Path(data_root).expanduser()
@@ -320,18 +349,18 @@ def load_published(
     source_path = Path(splits).expanduser() if splits is not None else default_splits(prefix, root)
     docs, source = read_split_docs(prefix, source_path)
     artists, entries = parse_entries(prefix, docs, source)
-    aroot = audio_root(root)
+    aroot = layout.audio_root(root)
     return manifest_from_entries(
         name,
         artists,
         entries,
-        audio_path=lambda fid: audio_path(aroot, fid),
-        track_id=track_id,
+        audio_path=lambda fid: layout.audio_path(aroot, fid),
+        track_id=_track_id,
         audio_root=aroot,
         drop_small=drop_small,
         min_train_tracks=min_train_tracks,
         source=source,
-        description=description,
+        description=layout.description,
     )
 
 
@@ -346,3 +375,27 @@ def published_status(prefix: str, data_root: Path | str | None, splits: Path | s
     if not Path(data_root).expanduser().is_dir():
         return False, f"--data-root {data_root} is not a folder"
     return True, f"split files {where}, audio under {data_root}"
+
+
+def register_published(layout: PublishedLayout) -> None:
+    """Register ``layout.name`` as a dataset adapter reading the published split files over the user's audio."""
+    from singerbench.datasets import register_dataset
+
+    LAYOUTS[layout.name] = layout
+
+    def status(data_root: Path | str | None = None, splits: Path | str | None = None, **_: object) -> tuple[bool, str]:
+        return published_status(layout.name, data_root, splits)
+
+    def load(
+        data_root: Path | str | None = None,
+        splits: Path | str | None = None,
+        drop_small: bool = False,
+        min_train_tracks: int = MIN_TRAIN_TRACKS,
+    ) -> Manifest:
+        return load_published(
+            layout, data_root=data_root, splits=splits, drop_small=drop_small, min_train_tracks=min_train_tracks
+        )
+
+    load.__doc__ = f"Load the published {layout.title} splits over the audio in ``data_root`` (docs/datasets.md)."
+    register_dataset(layout.name, description=f"{layout.title} singer splits of the paper (real songs)",
+                     needs=layout.needs, status=status)(load)
