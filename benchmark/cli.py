@@ -128,6 +128,8 @@ def run(**kw) -> None:
 @click.option("--tiny", is_flag=True, help="The CPU-sized configuration (small AST, short epochs): minutes, not days.")
 @click.option("--max-epochs", type=click.IntRange(1), help="Cap on epochs (default: the recipe's).")
 @click.option("--train-batch-size", type=click.IntRange(2), help="Positive pairs per batch (default: the recipe's).")
+@click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
+              help="Override any field of the recipe, e.g. --set stop_patience=20 (docs/training.md lists them).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--separator", help="Demucs model for vocal stems when the dataset has none.")
 def train(**kw) -> None:
@@ -139,6 +141,7 @@ def train(**kw) -> None:
 
     options = _collect_dataset_options(kw)
     progress = _progress(kw)
+    settings = TrainConfig.parse_overrides(kw["settings"])  # a typo fails before any dataset work
     device = pick_device(kw["device"])
     manifest = load_dataset(kw["dataset"], {"cache_dir": kw["cache_dir"], "progress": progress}, **options)
     overrides = {"seed": kw["seed"]}
@@ -146,6 +149,7 @@ def train(**kw) -> None:
         overrides["max_epochs"] = kw["max_epochs"]
     if kw["train_batch_size"]:
         overrides["batch_size"] = kw["train_batch_size"]
+    overrides.update(settings)
     config = TrainConfig.tiny(**overrides) if kw["tiny"] else TrainConfig(**overrides)
     separator = make_separator(kw["separator"], kw["cache_dir"], device)
     folder = train_model(kw["input_kind"], manifest, kw["out"], config, device=device, progress=progress,

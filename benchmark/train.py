@@ -109,6 +109,29 @@ class TrainConfig:
         base.update(overrides)
         return cls(**base)
 
+    @classmethod
+    def parse_overrides(cls, pairs: Sequence[str]) -> dict[str, Any]:
+        """``["stop_patience=20", "lr=3e-4"]`` → typed overrides; every field of the recipe can be set."""
+        defaults = cls()
+        names = [f.name for f in fields(cls)]
+        out: dict[str, Any] = {}
+        for pair in pairs:
+            name, sep, text = pair.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or name not in names:
+                raise UserError(f"--set expects FIELD=VALUE with FIELD one of {', '.join(names)}; got {pair!r}")
+            kind = type(getattr(defaults, name))
+            try:
+                if kind is bool:
+                    if text.strip().lower() not in {"true", "false", "1", "0"}:
+                        raise ValueError(text)
+                    out[name] = text.strip().lower() in {"true", "1"}
+                else:
+                    out[name] = kind(text)
+            except ValueError:
+                raise UserError(f"--set {name}: expected a {kind.__name__}, got {text!r}") from None
+        return out
+
     def encoder_kwargs(self) -> dict[str, Any]:
         return {
             "depth": self.depth,

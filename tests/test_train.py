@@ -151,3 +151,13 @@ def test_losses_fall_over_a_longer_tiny_run(corpus, tmp_path) -> None:
     assert json.loads((out / "config.json").read_text())["training"]["best_val_loss"] == pytest.approx(
         min(val_loss)
     )
+
+
+def test_recipe_overrides_are_typed_and_checked() -> None:
+    assert TrainConfig.parse_overrides(["stop_patience=30", "lr=3e-4", "amp=false"]) == {
+        "stop_patience": 30, "lr": 3e-4, "amp": False
+    }
+    with pytest.raises(UserError, match="FIELD one of depth"):
+        TrainConfig.parse_overrides(["patience=3"])
+    with pytest.raises(UserError, match="--set lr: expected a float"):
+        TrainConfig.parse_overrides(["lr=fast"])
