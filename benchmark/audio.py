@@ -60,8 +60,11 @@ def audio_info(path: Path) -> AudioInfo:
 
 
 def _sf_message(e: Exception) -> str:
-    msg = getattr(e, "error_string", None) or str(e)
-    return " ".join(str(msg).split())
+    msg = " ".join(str(getattr(e, "error_string", None) or e).split())
+    if msg.startswith("File does not exist or is not a regular file"):
+        # libsndfile's words for a file it cannot parse, though the file is there: say what it means
+        return "not a readable audio stream (corrupt, truncated or an unsupported format)"
+    return msg
 
 
 def _match_channels(x: np.ndarray, channels: int, path: Path) -> np.ndarray:

@@ -81,6 +81,10 @@ def test_missing_and_corrupt_files(tmp_path):
         load_audio(bad, 16000, 1)
     with pytest.raises(UserError, match=r"cannot decode audio file .*bad\.wav"):
         audio_info(bad)
+    garbage = tmp_path / "garbage.mp3"
+    garbage.write_bytes(b"ID3 this is not an mp3 stream" * 40)
+    with pytest.raises(UserError, match=r"garbage\.mp3: not a readable audio stream \(corrupt"):
+        load_audio(garbage, 16000, 1)
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros(0, dtype=np.float32), 8000)
     with pytest.raises(UserError, match="holds no samples"):

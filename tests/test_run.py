@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -102,27 +103,71 @@ def test_real_layout_miniature_runs_end_to_end(dataset, splits_form, tmp_path, c
     assert doc["scores"][0]["top1"]["mean"] >= 0.5
 
 
+def _mtg_splits_variant(mini: dict, out: Path, change) -> Path:
+    """A copy of the miniature's MTG split folder with one document changed by ``change(docs)``."""
+    docs = {role: json.loads((mini["splits"] / f"mtg_{role}_set.json").read_text()) for role in ("train", "val", "test")}
+    change(docs)
+    out.mkdir(parents=True)
+    for role, doc in docs.items():
+        (out / f"mtg_{role}_set.json").write_text(json.dumps(doc))
+    return out
+
+
 def test_bad_inputs_end_in_one_line_and_write_nothing(tmp_path, capsys):
+    """Every bad input of the real-data stations: one `error:` line, exit 1, no result file, no traceback."""
+    from test_datasets_closed import _closed_rows, _write_csv
+
     mini = build_miniature("mtg", tmp_path / "mini")
-    missing = next(mini["data_root"].rglob("*.mp3"))
-    missing.unlink()
+    first = lambda doc: next(iter(doc))  # noqa: E731
+    splits = {
+        "wrong shape": _mtg_splits_variant(
+            mini, tmp_path / "s1", lambda d: d["test"].update({first(d["test"]): [d["test"][first(d["test"])]]})
+        ),
+        "stranger": _mtg_splits_variant(
+            mini, tmp_path / "s2", lambda d: d["test"].update(stranger=d["test"][first(d["test"])])
+        ),
+        "no segments": _mtg_splits_variant(
+            mini, tmp_path / "s3", lambda d: d["val"][first(d["val"])].update(vocal_segs=[])
+        ),
+    }
+    mp3s = sorted(mini["data_root"].rglob("*.mp3"))
+    broken_root = tmp_path / "broken"
+    shutil.copytree(mini["data_root"], broken_root)
+    (broken_root / mp3s[0].relative_to(mini["data_root"])).write_bytes(b"ID3 this is not an mp3 stream" * 40)
+    mp3s[1].unlink()
+    ref = _write_csv(tmp_path / "closed.csv", _closed_rows(tmp_path))
+    cloned = _write_csv(tmp_path / "cloned.csv", [
+        {"track_id": "fake", "audio": _closed_rows(tmp_path)[0]["audio"], "singers": "zed", "vocal_offsets": "0"}
+    ])
+
     out = tmp_path / "never.json"
     base = ["--preset", "quick", "--runs", "1", "--cache-dir", str(tmp_path / "c"), "--no-progress", "-o", str(out)]
+    mtg = ["run", "--model", "mfcc", "--dataset", "mtg"]
     cases = {
-        "missing audio": ["run", "--model", "mfcc", "--dataset", "mtg", "--data-root", str(mini["data_root"]),
-                          "--splits", str(mini["splits"]), *base],
-        "unknown model": ["run", "--model", "nope", "--dataset", "synth", *base],
-        "unknown dataset": ["run", "--model", "mfcc", "--dataset", "nope", *base],
-        "unknown preset": ["run", "--model", "mfcc", "--dataset", "synth", "--synth-preset", "tiny", *base,
-                           "--preset", "nope"],
+        "missing audio": ([*mtg, "--data-root", str(mini["data_root"]), "--splits", str(mini["splits"]), *base],
+                          "missing"),
+        "unreadable audio": ([*mtg, "--data-root", str(broken_root), "--splits", str(mini["splits"]), *base],
+                             "not a readable audio stream"),
+        "split file of the wrong shape": ([*mtg, "--data-root", str(mini["data_root"]),
+                                           "--splits", str(splits["wrong shape"]), *base], "expected"),
+        "artist only in the test file": ([*mtg, "--data-root", str(mini["data_root"]),
+                                          "--splits", str(splits["stranger"]), *base],
+                                         "stranger is in the test split file but not in the train file"),
+        "empty vocal segment list": ([*mtg, "--data-root", str(mini["data_root"]),
+                                      "--splits", str(splits["no segments"]), *base], "empty vocal segment list"),
+        "cloned singer the reference lacks": (["run", "--model", "mfcc", "--dataset", "cloned", "--manifest",
+                                               str(cloned), "--reference", str(ref), *base],
+                                              "names singer zed, whom the reference set"),
+        "unknown model": (["run", "--model", "nope", "--dataset", "synth", *base], "unknown model 'nope'"),
+        "unknown dataset": (["run", "--model", "mfcc", "--dataset", "nope", *base], "unknown dataset 'nope'"),
+        "unknown preset": (["run", "--model", "mfcc", "--dataset", "synth", "--synth-preset", "tiny", *base,
+                            "--preset", "nope"], "nope"),
     }
-    needles = {"missing audio": "missing", "unknown model": "unknown model 'nope'",
-               "unknown dataset": "unknown dataset 'nope'", "unknown preset": "nope"}
-    for case, args in cases.items():
+    for case, (args, needle) in cases.items():
         code, _, err = run_cli(args, capsys)
-        assert code == 1, case
+        assert code == 1, (case, err)
         line = err.strip().splitlines()[-1]
-        assert line.startswith("error: ") and needles[case] in line, (case, err)
+        assert line.startswith("error: ") and needle in line, (case, err)
         assert "Traceback" not in err
         assert not out.exists(), case
 
