@@ -137,6 +137,33 @@ def test_trained_folder_loads_through_the_hub(trained, tmp_path, monkeypatch) ->
         assert torch.equal(model.embed(x), load_pretrained(trained).embed(x))
 
 
+def test_scores_with_pulled_weights_equal_scores_with_local_weights(trained, test_cache, tmp_path, monkeypatch,
+                                                                   capsys) -> None:
+    """The whole protocol, run on the folder and on the same weights pulled from a loopback Hub."""
+    from hubserver import HubServer, use_hub
+
+    from singerbench.cli import main
+    from singerbench.hub import push
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "synth").symlink_to(test_cache / "synth")
+    args = ["--dataset", "synth", "--synth-preset", "tiny", "--preset", "quick", "--runs", "2",
+            "--cache-dir", str(cache), "--no-progress"]
+    with HubServer(tmp_path / "hub") as url:
+        use_hub(monkeypatch, url, tmp_path / "hf-cache")
+        commit = push(trained, "me/vocal-tiny", token="hf_test")
+        assert main(["run", "--model", f"hf://me/vocal-tiny@{commit}", *args, "-o", str(tmp_path / "hub.json")]) == 0
+    assert main(["run", "--model", str(trained), *args, "-o", str(tmp_path / "local.json")]) == 0
+    capsys.readouterr()
+    pulled, local = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("hub", "local"))
+    assert pulled["model"]["weights_id"] == f"hf:me/vocal-tiny@{commit}"
+    assert local["model"]["weights_id"].startswith("sha256:")
+    assert pulled["store"]["computed"] == local["store"]["computed"] > 0  # two keys: each embedded once
+    assert pulled["scores"] == local["scores"]
+    assert pulled["run_details"] == local["run_details"]
+
+
 @pytest.mark.slow
 def test_losses_fall_over_a_longer_tiny_run(corpus, tmp_path) -> None:
     """30 tiny epochs: the training loss falls, and so does the loss on the fixed held-out validation pairs."""
