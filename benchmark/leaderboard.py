@@ -1,4 +1,4 @@
-"""The Leaderboard: render any set of result files as Markdown, CSV and a static HTML page.
+"""The Leaderboard: render any set of result files as Markdown, CSV, a static HTML page and an SVG figure.
 
 Rows are (model, weights, dataset, preset); the main table uses each result's largest class count, a sweep
 table lists every class count of results that have several. Scores are shown as "mean ± std" percentages with
@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from singerbench.errors import UserError
+from singerbench.figures import real_vs_cloned_svg
 from singerbench.io import atomic_write_text
 from singerbench.results import RunResult
 
 GENERATED_TAG = " (generated)"
 GENERATED_NOTE = "(generated): a synthetic dataset made by singerbench; its scores are not comparable to real data."
 DROP_HEADER = "drop real→cloned"
+FIGURE_FILE = "real_vs_cloned.svg"
 METRICS = (("top1", "top-1"), ("top5", "top-5"))
 
 
@@ -72,7 +74,8 @@ def _sort_key(r: RunResult, class_count: int) -> tuple:
 
 @dataclass
 class Leaderboard:
-    """Rendered tables: ``header`` + ``rows`` (main), ``sweep_header`` + ``sweep_rows``, and a CSV export."""
+    """Rendered tables: ``header`` + ``rows`` (main), ``sweep_header`` + ``sweep_rows``, a CSV export, and the
+    real-vs-cloned figure (SVG text, None without test scores)."""
 
     header: list[str]
     rows: list[list[str]]
@@ -81,6 +84,7 @@ class Leaderboard:
     csv_header: list[str]
     csv_rows: list[list[str]]
     has_generated: bool
+    figure_svg: str | None = None
 
     def to_markdown(self) -> str:
         out = ["# singerbench leaderboard", ""]
@@ -88,6 +92,8 @@ class Leaderboard:
             return "\n".join(out + ["No results yet.", ""])
         out += ["Accuracy in %, mean ± std over runs (track-level majority vote), at the largest class count.", ""]
         out += _md_table(self.header, self.rows)
+        if self.figure_svg:
+            out += ["", f"![real vs cloned top-1 per model]({FIGURE_FILE})"]
         if self.sweep_rows:
             out += ["", "## Class-count sweep", ""] + _md_table(self.sweep_header, self.sweep_rows)
         if self.has_generated:
@@ -120,6 +126,8 @@ class Leaderboard:
             parts.append('<p class="note">Accuracy in %, mean ± std over runs (track-level majority vote), '
                          "at the largest class count.</p>")
             parts.append(_html_table(self.header, self.rows))
+            if self.figure_svg:
+                parts.append(f'<p><img src="{FIGURE_FILE}" alt="real vs cloned top-1 per model"></p>')
             if self.sweep_rows:
                 parts.append("<h2>Class-count sweep</h2>")
                 parts.append(_html_table(self.sweep_header, self.sweep_rows))
@@ -153,6 +161,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 def render(results: list[RunResult]) -> Leaderboard:
     """Build the tables from results (deduplicated: the newest of each key wins)."""
     results = dedupe(results)
+    ordered = sorted(results, key=lambda r: _sort_key(r, r.main_class_count))
     sets = sorted({s for r in results for s in r.eval_sets()}, key=lambda n: ({"test": 0, "cloned": 1}.get(n, 2), n))
     has_drop = any(
         r.score(r.main_class_count, "test") and r.score(r.main_class_count, "cloned") for r in results
@@ -168,7 +177,7 @@ def render(results: list[RunResult]) -> Leaderboard:
         return f"{100 * (t['top1']['mean'] - cl['top1']['mean']):.1f}" if t and cl else ""
 
     rows = []
-    for r in sorted(results, key=lambda r: _sort_key(r, r.main_class_count)):
+    for r in ordered:
         c = r.main_class_count
         row = [_model_label(r), _dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
         rows.append(row + ([drop_cell(r, c)] if has_drop else []))
@@ -186,7 +195,7 @@ def render(results: list[RunResult]) -> Leaderboard:
     csv_header += [f"{s}_{m}_{stat}" for s in sets for m, _ in METRICS for stat in ("mean", "std")]
     csv_header += ["drop_real_cloned_top1"] if has_drop else []
     csv_rows = []
-    for r in sorted(results, key=lambda r: _sort_key(r, r.main_class_count)):
+    for r in ordered:
         for c in sorted(r.class_counts, reverse=True):
             row = [r.model.name, r.model.weights_id, r.dataset.name, str(r.dataset.generated).lower(),
                    r.dataset.checksum, r.preset["name"], r.preset["version"], str(c), str(r.runs)]
@@ -200,7 +209,8 @@ def render(results: list[RunResult]) -> Leaderboard:
             csv_rows.append(row)
 
     return Leaderboard(header, rows, sweep_header, sweep_rows, csv_header, csv_rows,
-                       has_generated=any(r.dataset.generated for r in results))
+                       has_generated=any(r.dataset.generated for r in results),
+                       figure_svg=real_vs_cloned_svg(ordered, _model_label, _dataset_label))
 
 
 def load_results(paths_or_dirs: Iterable[Path | str]) -> list[RunResult]:
@@ -218,10 +228,12 @@ def load_results(paths_or_dirs: Iterable[Path | str]) -> list[RunResult]:
 
 
 def write(leaderboard: Leaderboard, out_dir: Path | str) -> list[Path]:
-    """Write ``leaderboard.md``, ``leaderboard.csv`` and ``index.html`` into ``out_dir``, each atomically."""
+    """Write ``leaderboard.md``, ``leaderboard.csv``, ``index.html`` and the figure into ``out_dir``, atomically."""
     out = Path(out_dir)
     files = {"leaderboard.md": leaderboard.to_markdown(), "leaderboard.csv": leaderboard.to_csv(),
              "index.html": leaderboard.to_html()}
+    if leaderboard.figure_svg:
+        files[FIGURE_FILE] = leaderboard.figure_svg
     paths = []
     for name, text in files.items():
         atomic_write_text(out / name, text)

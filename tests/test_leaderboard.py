@@ -122,9 +122,12 @@ def test_write_and_load_results(tmp_path, two):
     loaded = load_results([tmp_path / "results"])
     assert sorted(r.model.name for r in loaded) == ["mfcc", "vocal"]
     paths = write(render(loaded), tmp_path / "out")
-    assert sorted(p.name for p in paths) == ["index.html", "leaderboard.csv", "leaderboard.md"]
+    files = ["index.html", "leaderboard.csv", "leaderboard.md", "real_vs_cloned.svg"]
+    assert sorted(p.name for p in paths) == files
     assert (tmp_path / "out" / "leaderboard.md").read_text() == render(two).to_markdown()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["index.html", "leaderboard.csv", "leaderboard.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == files
+    assert "![real vs cloned top-1 per model](real_vs_cloned.svg)" in render(two).to_markdown()
+    assert '<img src="real_vs_cloned.svg"' in render(two).to_html()
     with pytest.raises(UserError, match="does not exist"):
         load_results([tmp_path / "nowhere"])
 
@@ -132,3 +135,26 @@ def test_write_and_load_results(tmp_path, two):
 def test_empty_leaderboard():
     board = render([])
     assert "No results yet." in board.to_markdown() and board.to_csv().startswith("model,")
+
+
+def test_figure_bars_follow_the_scores(two):
+    """One bar per (model, eval set), as long as its mean top-1; one chance tick per model at 1 / classes."""
+    from xml.etree import ElementTree
+
+    from singerbench.figures import LABEL_W, PLOT_W
+
+    svg = ElementTree.fromstring(render(two).figure_svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    titled = [(r, r.find(f"{ns}title")) for r in svg.iter(f"{ns}rect")]
+    bars = {t.text: float(r.get("width")) for r, t in titled if t is not None}
+    assert bars == {
+        "real test tracks: 95.0 ± 0.0 %": pytest.approx(0.95 * PLOT_W),
+        "cloned tracks: 25.0 ± 0.0 %": pytest.approx(0.25 * PLOT_W),
+        "real test tracks: 85.0 ± 7.1 %": pytest.approx(0.85 * PLOT_W),
+        "cloned tracks: 55.0 ± 7.1 %": pytest.approx(0.55 * PLOT_W),
+    }
+    lines = [(line, line.find(f"{ns}title")) for line in svg.iter(f"{ns}line")]
+    ticks = [float(line.get("x1")) for line, t in lines if t is not None and t.text == "chance"]
+    assert ticks == [pytest.approx(LABEL_W + PLOT_W / 20)] * 2
+    assert "mtg: top-1" in render(two).figure_svg
+    assert render([]).figure_svg is None

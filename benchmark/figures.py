@@ -1,0 +1,84 @@
+"""The leaderboard's figure: real vs cloned top-1 per model, as a plain SVG (no plotting dependency).
+
+One panel per dataset; per model a bar for the real test tracks and one for the cloned tracks (mean over
+runs, whisker = ± std), and a dashed tick at chance (1 / classes). The gap between the two bars is the
+paper's question at a glance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+
+from singerbench.results import RunResult
+
+WIDTH = 760
+LABEL_W = 230  # room for "model (weights id)" at the left
+PLOT_W = 400
+BAR_H = 11
+ROW_H = 2 * BAR_H + 14
+TITLE_H = 28
+AXIS_H = 26
+COLOURS = {"test": "#4477aa", "cloned": "#ee6677"}
+LEGEND = {"test": "real test tracks", "cloned": "cloned tracks"}
+
+
+def _x(fraction: float) -> float:
+    return LABEL_W + PLOT_W * min(max(fraction, 0.0), 1.0)
+
+
+def real_vs_cloned_svg(
+    results: Sequence[RunResult], model_label: Callable[[RunResult], str], dataset_label: Callable[[RunResult], str]
+) -> str | None:
+    """The figure for ``results`` (already deduplicated and sorted), or None when none has a test score."""
+    panels: dict[str, list[RunResult]] = {}
+    for r in results:
+        if r.score(r.main_class_count, "test"):
+            panels.setdefault(dataset_label(r), []).append(r)
+    if not panels:
+        return None
+    out: list[str] = []
+    y = 8
+    for title, rows in panels.items():
+        out.append(f'<text x="{LABEL_W}" y="{y + 16}" font-weight="bold">{escape(title)}: top-1 at the largest '
+                   "class count</text>")
+        y += TITLE_H
+        bottom = y + len(rows) * ROW_H
+        for pct in range(0, 101, 20):  # the grid first, so the bars lie on top of it
+            x = _x(pct / 100)
+            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y - 4}" y2="{bottom - 8}" stroke="#ccc" '
+                       'stroke-width="0.5"/>')
+            out.append(f'<text x="{x:.1f}" y="{bottom + 6}" text-anchor="middle" fill="#555">{pct} %</text>')
+        for r in rows:
+            c = r.main_class_count
+            out.append(f'<text x="{LABEL_W - 8}" y="{y + BAR_H + 4}" text-anchor="end">{escape(model_label(r))}</text>')
+            for i, eval_set in enumerate(("test", "cloned")):
+                s = r.score(c, eval_set)
+                if not s:
+                    continue
+                mean, std = s["top1"]["mean"], s["top1"]["std"]
+                by = y + i * BAR_H
+                out.append(f'<rect x="{LABEL_W}" y="{by}" width="{_x(mean) - LABEL_W:.1f}" height="{BAR_H - 1}" '
+                           f'fill="{COLOURS[eval_set]}"><title>{LEGEND[eval_set]}: {100 * mean:.1f} ± '
+                           f"{100 * std:.1f} %</title></rect>")
+                mid = by + (BAR_H - 1) / 2
+                out.append(f'<line x1="{_x(mean - std):.1f}" x2="{_x(mean + std):.1f}" y1="{mid}" y2="{mid}" '
+                           'stroke="#222"/>')
+            chance = _x(1.0 / c)
+            out.append(f'<line x1="{chance:.1f}" x2="{chance:.1f}" y1="{y - 2}" y2="{y + 2 * BAR_H}" stroke="#222" '
+                       'stroke-dasharray="2,2"><title>chance</title></line>')
+            y += ROW_H
+        y += AXIS_H
+    legend_x = 20
+    for eval_set, colour in COLOURS.items():
+        out.append(f'<rect x="{legend_x}" y="{y}" width="12" height="10" fill="{colour}"/>')
+        out.append(f'<text x="{legend_x + 16}" y="{y + 9}">{LEGEND[eval_set]}</text>')
+        legend_x += 16 + 8 * len(LEGEND[eval_set])
+    out.append(f'<line x1="{legend_x}" x2="{legend_x}" y1="{y - 1}" y2="{y + 11}" stroke="#222" '
+               'stroke-dasharray="2,2"/>')
+    out.append(f'<text x="{legend_x + 6}" y="{y + 9}">chance (1 / classes); whiskers: ± std over runs</text>')
+    height = y + 20
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+            f'viewBox="0 0 {WIDTH} {height}" font-family="system-ui, sans-serif" font-size="12">')
+    background = f'<rect width="{WIDTH}" height="{height}" fill="white"/>'
+    return "\n".join([head, background, *out, "</svg>"]) + "\n"
