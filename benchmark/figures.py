@@ -1,12 +1,13 @@
-"""The leaderboard's figure: real vs cloned top-1 per model, as a plain SVG (no plotting dependency).
+"""Figures as plain SVG text (no plotting dependency): the leaderboard's real-vs-cloned bars, training curves.
 
-One panel per dataset; per model a bar for the real test tracks and one for the cloned tracks (mean over
-runs, whisker = ± std), and a dashed tick at chance (1 / classes). The gap between the two bars is the
-paper's question at a glance.
+The leaderboard figure has one panel per dataset; per model a bar for the real test tracks and one for the
+cloned tracks (mean over runs, whisker = ± std), and a dashed tick at chance (1 / classes). The gap between
+the two bars is the paper's question at a glance.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -82,3 +83,49 @@ def real_vs_cloned_svg(
             f'viewBox="0 0 {WIDTH} {height}" font-family="system-ui, sans-serif" font-size="12">')
     background = f'<rect width="{WIDTH}" height="{height}" fill="white"/>'
     return "\n".join([head, background, *out, "</svg>"]) + "\n"
+
+
+def loss_curves_svg(epochs: Sequence[int], curves: dict[str, Sequence[float]], y_label: str = "loss") -> str:
+    """Training curves (one polyline per named curve against the epoch), written beside ``history.csv``.
+
+    The y axis is logarithmic when the curves are positive and span more than a factor of 20 (contrastive
+    losses fall fast, then slowly), else linear.
+    """
+    width, height, left, right, top, bottom = 560, 320, 60, 20, 20, 50
+    values = [v for c in curves.values() for v in c if math.isfinite(v)] or [0.0, 1.0]
+    lo, hi = min(values), max(values)
+    hi = hi if hi > lo else lo + 1.0
+    log_scale = lo > 0 and hi / lo > 20
+    scale = math.log10 if log_scale else (lambda v: v)
+    first, last = (epochs[0], epochs[-1]) if epochs else (0, 1)
+    span = max(last - first, 1)
+
+    def point(epoch: float, value: float) -> str:
+        x = left + (width - left - right) * (epoch - first) / span
+        y = top + (height - top - bottom) * (scale(hi) - scale(value)) / (scale(hi) - scale(lo))
+        return f"{x:.1f},{y:.1f}"
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="system-ui, sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<polyline points="{point(first, hi)} {point(first, lo)} {point(last, lo)}" fill="none" stroke="#888"/>']
+    middle = math.sqrt(lo * hi) if log_scale else (lo + hi) / 2
+    for value in (lo, middle, hi):
+        x, y = point(first, value).split(",")
+        out.append(f'<text x="{float(x) - 6}" y="{float(y) + 4}" text-anchor="end" fill="#555">{value:.3g}</text>')
+    for epoch in (first, last):
+        x, y = point(epoch, lo).split(",")
+        out.append(f'<text x="{x}" y="{float(y) + 16}" text-anchor="middle" fill="#555">{epoch}</text>')
+    out.append(f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">epoch</text>')
+    out.append(f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 14 {(top + height - bottom) / 2})">{escape(y_label)}'
+               f'{" (log scale)" if log_scale else ""}</text>')
+    palette = ("#4477aa", "#ee6677", "#228833", "#ccbb44")
+    for i, (name, curve) in enumerate(curves.items()):
+        pts = " ".join(point(e, v) for e, v in zip(epochs, curve, strict=True) if math.isfinite(v))
+        colour = palette[i % len(palette)]
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="1.5"><title>{escape(name)}'
+                   "</title></polyline>")
+        out.append(f'<text x="{width - right - 4}" y="{top + 14 + 16 * i}" text-anchor="end" fill="{colour}">'
+                   f"{escape(name)}</text>")
+    return "\n".join([*out, "</svg>"]) + "\n"

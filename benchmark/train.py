@@ -21,7 +21,7 @@ songs the model never trains on. A manifest without val-role tracks is a user er
 Every epoch ends with an atomic checkpoint (``out/checkpoint.pt``: model, projector, optimiser, scheduler,
 grad scaler, RNG states, epoch, best loss and weights, history); a run started again with the same ``out``
 resumes there and ends with bit-identical weights to an uninterrupted run. ``out/history.csv`` holds the
-loss curves (``out/loss.png`` too when matplotlib is installed). The result is a weights folder written
+loss curves, drawn in ``out/loss.svg``. The result is a weights folder written
 into ``out`` itself (``config.json``, ``model.safetensors``, ``README.md``), loadable with ``--model out``.
 """
 
@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from singerbench.errors import UserError
+from singerbench.figures import loss_curves_svg
 from singerbench.io import atomic_write, atomic_write_text
 from singerbench.losses import nt_xent
 from singerbench.manifest import Manifest, Track
@@ -49,7 +50,7 @@ TRAIN_INPUTS = ("mixture", "vocals", "hybrid")
 RECIPE = "singer-contrastive/1"
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
-PLOT = "loss.png"
+PLOT = "loss.svg"
 _PLUGINS = {"mixture": "MixtureEmbedder", "vocals": "VocalEmbedder", "hybrid": "HybridEmbedder"}
 #: fields that may change between a run and its resumption (they do not change what an epoch computes).
 _RESUMABLE_CHANGES = {"max_epochs", "audio_cache_tracks"}
@@ -329,23 +330,9 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     for row in history:
         writer.writerow({k: row[k] for k in cols})
     atomic_write_text(out / HISTORY, buf.getvalue())
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return  # the CSV has the same curves; the plot is a convenience
-    fig, ax = plt.subplots(figsize=(6, 4))
     epochs = [r["epoch"] for r in history]
-    ax.plot(epochs, [r["train_loss"] for r in history], label="train")
-    ax.plot(epochs, [r["val_loss"] for r in history], label="validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("NT-Xent")
-    ax.legend()
-    fig.tight_layout()
-    atomic_write(out / PLOT, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    curves = {"train": [r["train_loss"] for r in history], "validation": [r["val_loss"] for r in history]}
+    atomic_write_text(out / PLOT, loss_curves_svg(epochs, curves, y_label="NT-Xent"))
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -63,15 +64,20 @@ def trained(corpus, tmp_path_factory):
 
 def test_train_writes_history_and_a_loadable_weights_folder(corpus, trained) -> None:
     out = trained
-    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == [
+    assert sorted(p.name for p in out.iterdir()) == [
         "README.md",
         "checkpoint.pt",
         "config.json",
         "history.csv",
+        "loss.svg",
         "model.safetensors",
     ]
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
+    plot = ElementTree.fromstring((out / "loss.svg").read_text())
+    lines = {p.findtext("{http://www.w3.org/2000/svg}title"): p.get("points").split()
+             for p in plot.iter("{http://www.w3.org/2000/svg}polyline") if p.get("stroke-width")}
+    assert sorted(lines) == ["train", "validation"] and all(len(pts) == 2 for pts in lines.values())
     assert all(np.isfinite(float(r["train_loss"])) and np.isfinite(float(r["val_loss"])) for r in rows)
     doc = json.loads((out / "config.json").read_text())
     assert doc["plugin"] == "singerbench.baselines.ast_encoder:VocalEmbedder"
