@@ -271,6 +271,22 @@ def leaderboard(results: tuple[Path, ...], out: Path) -> None:
 
 
 @cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@dataset_options
+def probe(results: tuple[Path, ...], **kw) -> None:
+    """What models listen to on cloned tracks: the voice, or the singer whose backing they hear."""
+    from singerbench.datasets import load_dataset
+    from singerbench.leaderboard import load_results
+    from singerbench.probe import probe_result, to_markdown
+
+    options = _collect_dataset_options(kw)
+    manifest = load_dataset(kw["dataset"], {"cache_dir": kw["cache_dir"], "progress": _progress(kw)}, **options)
+    rows = [probe_result(r, manifest, source=f"result of {r.model.name} ({r.model.spec})")
+            for r in load_results(list(results))]
+    click.echo(to_markdown(rows))
+
+
+@cli.command()
 @click.option("--preset", type=click.Choice(["tiny", "small", "full"]), default="small", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")

@@ -53,12 +53,12 @@ def short_weights_id(weights_id: str) -> str:
     return f"{head}{sep}{digest[:8]}" if sep else weights_id[:8]
 
 
-def _model_label(r: RunResult) -> str:
+def model_label(r: RunResult) -> str:
     w = r.model.weights_id
     return r.model.name if w in ("", "none") else f"{r.model.name} ({short_weights_id(w)})"
 
 
-def _dataset_label(r: RunResult) -> str:
+def dataset_label(r: RunResult) -> str:
     return r.dataset.name + (GENERATED_TAG if r.dataset.generated else "")
 
 
@@ -91,11 +91,11 @@ class Leaderboard:
         if not self.rows:
             return "\n".join(out + ["No results yet.", ""])
         out += ["Accuracy in %, mean ± std over runs (track-level majority vote), at the largest class count.", ""]
-        out += _md_table(self.header, self.rows)
+        out += md_table(self.header, self.rows)
         if self.figure_svg:
             out += ["", f"![real vs cloned top-1 per model]({FIGURE_FILE})"]
         if self.sweep_rows:
-            out += ["", "## Class-count sweep", ""] + _md_table(self.sweep_header, self.sweep_rows)
+            out += ["", "## Class-count sweep", ""] + md_table(self.sweep_header, self.sweep_rows)
         if self.has_generated:
             out += ["", GENERATED_NOTE]
         return "\n".join(out) + "\n"
@@ -137,7 +137,7 @@ class Leaderboard:
         return "\n".join(parts) + "\n"
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     def esc(s: str) -> str:
         return s.replace("|", "\\|")
 
@@ -179,7 +179,7 @@ def render(results: list[RunResult]) -> Leaderboard:
     rows = []
     for r in ordered:
         c = r.main_class_count
-        row = [_model_label(r), _dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
+        row = [model_label(r), dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
         rows.append(row + ([drop_cell(r, c)] if has_drop else []))
 
     swept = [r for r in results if len(r.class_counts) > 1]
@@ -187,7 +187,7 @@ def render(results: list[RunResult]) -> Leaderboard:
     sweep_rows = []
     for r in sorted(swept, key=lambda r: _sort_key(r, r.main_class_count)):
         for c in sorted(r.class_counts):
-            row = [_model_label(r), _dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
+            row = [model_label(r), dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
             sweep_rows.append(row + ([drop_cell(r, c)] if has_drop else []))
 
     csv_header = ["model", "weights_id", "dataset", "generated", "split_checksum", "preset", "preset_version",
@@ -210,7 +210,7 @@ def render(results: list[RunResult]) -> Leaderboard:
 
     return Leaderboard(header, rows, sweep_header, sweep_rows, csv_header, csv_rows,
                        has_generated=any(r.dataset.generated for r in results),
-                       figure_svg=real_vs_cloned_svg(ordered, _model_label, _dataset_label))
+                       figure_svg=real_vs_cloned_svg(ordered, model_label, dataset_label))
 
 
 def load_results(paths_or_dirs: Iterable[Path | str]) -> list[RunResult]:

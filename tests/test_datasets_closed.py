@@ -67,12 +67,14 @@ def test_closed_reference_layout_and_hop_offsets(tmp_path):
 
 def test_cloned(tmp_path):
     ref = _write_csv(tmp_path / "closed.csv", _closed_rows(tmp_path))
-    rows = [{"track_id": "duet", "audio": _audio(tmp_path, "duet", 7), "singers": "ana;cy", "vocal_offsets": "0"},
+    rows = [{"track_id": "duet", "audio": _audio(tmp_path, "duet", 7), "singers": "ana;cy", "vocal_offsets": "0",
+             "context_singer": "bo"},
             {"track_id": "solo", "audio": _audio(tmp_path, "solo", 8), "singers": ["bo"], "vocal_offsets": [6]}]
     (tmp_path / "cloned.json").write_text(json.dumps({"tracks": rows}))
     m = load_dataset("cloned", manifest=tmp_path / "cloned.json", reference=ref)
     cloned = m.by_role("cloned")
     assert [t.singers for t in cloned] == [("ana", "cy"), ("bo",)]
+    assert [t.extra.get("context_singer") for t in cloned] == ["bo", None]
     assert m.singers == SINGERS and len(m.by_role("train")) == 6
     assert m.extra["cloned_targets"] == ["ana", "bo", "cy"]
 

@@ -52,8 +52,15 @@ def test_run_twice_embeds_nothing_the_second_time_and_reproduces_scores(tiny_syn
     assert doc1["dataset"]["checksum"] == tiny_synth.checksum()
     result = RunResult.from_json(out1)
     assert set(result.eval_sets()) == {"test", "cloned"}
-    # MFCC of mixtures hears the backing: real test tracks well above chance (10 singers).
+    # MFCC of mixtures hears the backing: real test tracks well above chance (10 singers)...
     assert result.score(10, "test")["top1"]["mean"] >= 0.5
+    # ...and on clones it names the singer whose home style the backing is in, as the probe shows.
+    code, stdout, err = run_cli(["probe", str(out1), "--dataset", "synth", "--synth-preset", "tiny", *cache], capsys)
+    assert code == 0, err
+    row = next(line for line in stdout.splitlines() if line.startswith("| mfcc"))
+    voice, backing, other = (float(cell.split("±")[0]) for cell in row.strip("|").split("|")[5:8])
+    assert backing >= 50.0 and backing > voice
+    assert voice + backing + other == pytest.approx(100.0, abs=0.2)
 
 
 def test_speaker_model_is_well_above_chance_on_real_and_cloned(tiny_synth, cache, tmp_path, capsys):

@@ -150,21 +150,21 @@ def rows_to_tracks(
         offs = _offsets(row.get("vocal_offsets", row.get("vocal")), f"{where} (track {tid})")
         genre = row.get("genre") or None
         lang = row.get("language") or None
-        prepared.append((tid, audio_path, tuple(singers), role, offs, genre, lang, row.get("name")))
+        extra = {k: str(row[k]) for k in ("name", "context_singer") if row.get(k)}
+        prepared.append((tid, audio_path, tuple(singers), role, offs, genre, lang, extra))
     if check_audio:
         missing = [p for _, p, *_ in prepared if not p.is_file()]
         if missing:
             shown = ", ".join(str(p) for p in missing[:SHOW])
             raise UserError(f"{len(missing)} of {len(prepared)} audio files of {path} are missing, first: {shown}")
     tracks = []
-    for tid, audio_path, singers, role, offs, genre, lang, name in prepared:
+    for tid, audio_path, singers, role, offs, genre, lang, extra in prepared:
         if offs is None:
             if offsets == "error":
                 raise UserError(f"manifest {path}: track {tid} has no vocal offsets (--offsets error)")
             offs = tuple(_computed_offsets(audio_path, offsets))
             if not offs:
                 raise UserError(f"track {tid} ({audio_path}): no 6 s segment with the voice active was found")
-        extra = {"name": name} if name else {}
         tracks.append(Track(tid, audio_path, singers, role, offs, genre=genre, language=lang, extra=extra))
     return tracks
 
