@@ -56,7 +56,7 @@ def cli() -> None:
 
 
 def dataset_options(f):
-    """The options naming a dataset and its source files, shared by `run` and `train`."""
+    """The options naming a dataset and its source files, shared by `run`, `train` and `probe`."""
     options = [
         click.option("--dataset", "-d", default="synth", show_default=True, help="synth, fma, mtg, closed, cloned or hf://owner/name[@rev]."),
         click.option("--data-root", type=click.Path(path_type=Path), help="Folder holding the dataset's audio."),
@@ -67,12 +67,14 @@ def dataset_options(f):
         click.option("--synth-preset", type=click.Choice(["tiny", "small", "full"]), help="Size of the generated corpus (synth; default small)."),
         click.option("-D", "dataset_option", multiple=True, metavar="KEY=VALUE", help="Any other dataset option, e.g. -D singer_column=artist."),
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache root (default: $SINGERBENCH_CACHE_DIR or ~/.cache/singerbench)."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ..."),
         click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
+
+
+device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 
 
 def _collect_dataset_options(kw: dict) -> dict:
@@ -95,6 +97,7 @@ def _progress(kw: dict) -> bool:
 @cli.command()
 @click.option("--model", "-m", required=True, help="Registered name, file.py:Class, module:Class, DIR or hf://owner/repo[@rev].")
 @dataset_options
+@device_option
 @click.option("--preset", default="paper", show_default=True, help="Protocol preset: paper, paper-nologitnorm, quick (docs/protocol.md).")
 @click.option("--runs", default=10, show_default=True, type=click.IntRange(1), help="Head trainings (seeds).")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -124,6 +127,7 @@ def run(**kw) -> None:
 @click.option("--input", "input_kind", type=click.Choice(["mixture", "vocals", "hybrid"]), required=True,
               help="What the encoder hears: mixtures, vocal stems, or either (hybrid).")
 @dataset_options
+@device_option
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Weights folder to write (resumes if it holds a checkpoint).")
 @click.option("--tiny", is_flag=True, help="The CPU-sized configuration (small AST, short epochs): minutes, not days.")
 @click.option("--max-epochs", type=click.IntRange(1), help="Cap on epochs (default: the recipe's).")
