@@ -47,10 +47,10 @@ def _class_counts(value: str | None) -> list[int] | None:
 def cli() -> None:
     """Benchmark singer-identification embeddings on real and cloned voices."""
     # The stations say what long one-off work they start (rendering, separation) through this logger.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("singerbench")
     if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
@@ -281,13 +281,11 @@ def probe(results: tuple[Path, ...], **kw) -> None:
     """What models listen to on cloned tracks: the voice, or the singer whose backing they hear."""
     from singerbench.datasets import load_dataset
     from singerbench.leaderboard import load_results
-    from singerbench.probe import probe_result, to_markdown
+    from singerbench.probe import probe_results, to_markdown
 
     options = _collect_dataset_options(kw)
     manifest = load_dataset(kw["dataset"], {"cache_dir": kw["cache_dir"], "progress": _progress(kw)}, **options)
-    rows = [probe_result(r, manifest, source=f"result of {r.model.name} ({r.model.spec})")
-            for r in load_results(list(results))]
-    click.echo(to_markdown(rows))
+    click.echo(to_markdown(probe_results(load_results(list(results)), manifest)))
 
 
 @cli.command()

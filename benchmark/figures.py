@@ -100,9 +100,12 @@ def loss_curves_svg(epochs: Sequence[int], curves: dict[str, Sequence[float]], y
     first, last = (epochs[0], epochs[-1]) if epochs else (0, 1)
     span = max(last - first, 1)
 
-    def point(epoch: float, value: float) -> str:
+    def xy(epoch: float, value: float) -> tuple[float, float]:
         x = left + (width - left - right) * (epoch - first) / span
-        y = top + (height - top - bottom) * (scale(hi) - scale(value)) / (scale(hi) - scale(lo))
+        return x, top + (height - top - bottom) * (scale(hi) - scale(value)) / (scale(hi) - scale(lo))
+
+    def point(epoch: float, value: float) -> str:
+        x, y = xy(epoch, value)
         return f"{x:.1f},{y:.1f}"
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -111,11 +114,11 @@ def loss_curves_svg(epochs: Sequence[int], curves: dict[str, Sequence[float]], y
            f'<polyline points="{point(first, hi)} {point(first, lo)} {point(last, lo)}" fill="none" stroke="#888"/>']
     middle = math.sqrt(lo * hi) if log_scale else (lo + hi) / 2
     for value in (lo, middle, hi):
-        x, y = point(first, value).split(",")
-        out.append(f'<text x="{float(x) - 6}" y="{float(y) + 4}" text-anchor="end" fill="#555">{value:.3g}</text>')
+        x, y = xy(first, value)
+        out.append(f'<text x="{x - 6:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="#555">{value:.3g}</text>')
     for epoch in (first, last):
-        x, y = point(epoch, lo).split(",")
-        out.append(f'<text x="{x}" y="{float(y) + 16}" text-anchor="middle" fill="#555">{epoch}</text>')
+        x, y = xy(epoch, lo)
+        out.append(f'<text x="{x:.1f}" y="{y + 16:.1f}" text-anchor="middle" fill="#555">{epoch}</text>')
     out.append(f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">epoch</text>')
     out.append(f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
                f'transform="rotate(-90 14 {(top + height - bottom) / 2})">{escape(y_label)}'

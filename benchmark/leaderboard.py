@@ -41,10 +41,13 @@ def dedupe(results: Iterable[RunResult]) -> list[RunResult]:
     return list(best.values())
 
 
+def percent(summary: dict) -> str:
+    """A mean/std summary of fractions as ``"mean ± std"`` in percent, one decimal."""
+    return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}"
+
+
 def _cell(s: dict | None, metric: str) -> str:
-    if s is None:
-        return ""
-    return f"{100 * s[metric]['mean']:.1f} ± {100 * s[metric]['std']:.1f}"
+    return "" if s is None else percent(s[metric])
 
 
 def short_weights_id(weights_id: str) -> str:

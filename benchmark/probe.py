@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from singerbench.errors import UserError
-from singerbench.leaderboard import dataset_label, md_table, model_label
+from singerbench.leaderboard import dataset_label, md_table, model_label, percent
 from singerbench.manifest import Manifest
 from singerbench.protocol import summarize
 from singerbench.results import RunResult
@@ -37,8 +37,8 @@ class ProbeRow:
 
     def cells(self) -> list[str]:
         runs = len(self.shares["voice"]["values"])
-        pct = [f"{100 * self.shares[o]['mean']:.1f} ± {100 * self.shares[o]['std']:.1f}" for o in OUTCOMES]
-        return [self.model, self.dataset, str(self.class_count), str(runs), str(self.tracks), *pct]
+        shares = [percent(self.shares[o]) for o in OUTCOMES]
+        return [self.model, self.dataset, str(self.class_count), str(runs), str(self.tracks), *shares]
 
 
 def context_singers(manifest: Manifest) -> dict[str, str]:
@@ -52,14 +52,23 @@ def context_singers(manifest: Manifest) -> dict[str, str]:
     return out
 
 
-def probe_result(result: RunResult, manifest: Manifest, source: str = "result") -> ProbeRow:
+def probe_results(results: Sequence[RunResult], manifest: Manifest) -> list[ProbeRow]:
+    """One row per result; every result must have been computed on ``manifest``."""
+    checksum, contexts = manifest.checksum(), context_singers(manifest)
+    return [_probe(r, checksum, contexts, f"result of {r.model.name} ({r.model.spec})") for r in results]
+
+
+def probe_result(result: RunResult, manifest: Manifest) -> ProbeRow:
     """The voice / context / other shares of ``result``'s cloned predictions, which must be on ``manifest``."""
-    if result.dataset.checksum != manifest.checksum():
+    return probe_results([result], manifest)[0]
+
+
+def _probe(result: RunResult, checksum: str, contexts: dict[str, str], source: str) -> ProbeRow:
+    if result.dataset.checksum != checksum:
         raise UserError(
             f"{source} was computed on another split of {result.dataset.name!r} than the dataset loaded here "
             "(checksums differ); give the dataset options the run used"
         )
-    contexts = context_singers(manifest)
     count = result.main_class_count
     shares: dict[str, list[float]] = {o: [] for o in OUTCOMES}
     tracks = 0

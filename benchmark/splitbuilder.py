@@ -140,13 +140,15 @@ def read_fma_metadata(path: Path) -> list[Candidate]:
     return out
 
 
-def audio_path(dataset: str, data_root: Path, file_id: str) -> Path:
-    """The audio file of ``file_id`` under ``data_root``, as the fma / mtg adapters map it."""
+def audio_paths(dataset: str, data_root: Path) -> Callable[[str], Path]:
+    """``file_id`` → its audio file under ``data_root``, as the fma / mtg adapters map it."""
     from singerbench.datasets import all_datasets
     from singerbench.datasets.published import LAYOUTS
 
-    all_datasets()  # registers the published layouts
-    return LAYOUTS[dataset].audio_file(Path(data_root), file_id)
+    all_datasets()  # importing the adapters registers their layouts
+    layout = LAYOUTS[dataset]
+    root = layout.audio_root(Path(data_root))
+    return lambda file_id: layout.audio_path(root, file_id)
 
 
 # --- vocal table -----------------------------------------------------------------------------------------
@@ -189,8 +191,9 @@ def compute_vocal_table(
     thr = vad.DEFAULT_THRESHOLD if threshold is None else threshold
     table: dict[str, list[int]] = {}
     missing = []
+    audio_path = audio_paths(dataset, data_root)
     for i, c in enumerate(candidates):
-        p = audio_path(dataset, data_root, c.file_id)
+        p = audio_path(c.file_id)
         if not p.is_file():
             missing.append(c.file_id)
             continue

@@ -319,9 +319,6 @@ class PublishedLayout:
         """FMA ``000123.mp3`` → ``000/000123.mp3``; MTG's PATH column (``82/382.mp3``) is used as it is."""
         return root / file_id[: self.shard_chars] / file_id if self.shard_chars else root / file_id
 
-    def audio_file(self, data_root: Path, file_id: str) -> Path:
-        return self.audio_path(self.audio_root(Path(data_root)), file_id)
-
 
 #: Published layouts by dataset name, filled by :func:`register_published`.
 LAYOUTS: dict[str, PublishedLayout] = {}

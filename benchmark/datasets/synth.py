@@ -6,7 +6,6 @@ generator version never reads an old rendering. See docs/synth.md for what is in
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from singerbench.datasets import register_dataset
@@ -17,7 +16,6 @@ from singerbench.synthgen import GENERATOR_VERSION, PRESETS, is_complete, missin
 from singerbench.synthgen.system import INSTALL_COMMAND
 
 DEFAULT_PRESET = "small"
-log = logging.getLogger("singerbench.datasets")
 
 
 def corpus_dir(preset: str, seed: int, cache_dir: Path | None = None) -> Path:
@@ -52,8 +50,5 @@ def load(preset: str = DEFAULT_PRESET, seed: int = 0, cache_dir: Path | None = N
         seed = int(seed)
     except (TypeError, ValueError):
         raise UserError(f"synth seed must be an integer, not {seed!r}") from None
-    folder = corpus_dir(preset, seed, cache_dir)
-    if not is_complete(folder, preset, seed):
-        log.info("rendering the generated singers (%s, seed %d) into %s: once, then cached", preset, seed, folder)
-    path = render_corpus(preset, seed, folder, progress=progress)
+    path = render_corpus(preset, seed, corpus_dir(preset, seed, cache_dir), progress=progress)
     return Manifest.from_json(path)

@@ -15,6 +15,7 @@ same whatever else is rendered beside it, in whatever order or process.
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,6 +37,8 @@ from singerbench.synthgen.mix import MIN_ACTIVE_SHARE, SEGMENT_SECONDS, mix, voc
 from singerbench.synthgen.styles import STYLES, HomeStyle
 from singerbench.synthgen.system import check_system
 from singerbench.synthgen.voices import SYLLABLES, VOICE_BY_ID, VOICES, Note, sing
+
+log = logging.getLogger("singerbench.synthgen")
 
 #: bump whenever a change alters rendered audio or the manifest; part of every cache key
 GENERATOR_VERSION = "2"
@@ -339,6 +342,9 @@ def render_corpus(
             entries[s.id] = done
         else:
             todo.append(s)
+    if todo:
+        log.info("rendering %d of %d tracks of the generated singers (%s, seed %d) into %s: once, then cached",
+                 len(todo), len(specs), preset, seed, out)
     bar = tqdm(total=len(todo), desc=f"synth {preset} (seed {seed})", unit="track", disable=not progress)
     try:
         if workers <= 1 or len(todo) <= 1:
