@@ -35,7 +35,7 @@ perf: setup
 # The paper's finding, CPU-sized, on the generated singers: train a mixture and a vocal encoder with the
 # contrastive recipe (tiny AST, longer patience than the smoke-test default), then evaluate both on real and
 # cloned tracks. A finished training is not repeated; its evaluation is a store hit.
-EXPERIMENT_TRAIN ?= --tiny --max-epochs 300 --set train_iterations=16 --set val_iterations=16 \
+EXPERIMENT_TRAIN ?= --tiny --max-epochs 300 --set train_iterations=16 \
 	--set lr_patience=10 --set stop_patience=30
 experiment: setup
 	@for input in mixture vocals; do \

@@ -145,10 +145,14 @@ class ASTEncoder(nn.Module):
             self._init_weights()
 
     def _init_weights(self) -> None:
-        """timm's ViT initialisation: truncated normal (std 0.02) for tokens and linear layers."""
+        """timm's ViT initialisation (truncated normal, std 0.02) for tokens and the blocks' linear layers.
+
+        The output layer (width -> embedding_dim) keeps PyTorch's default initialisation: in the reference it
+        is a plain ``nn.Linear`` added after the timm model was built.
+        """
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
-        for module in self.modules():
+        for module in self.blocks.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
@@ -223,7 +227,8 @@ class _ASTEmbedder(Embedder):
         if self._weights_id:
             return self._weights_id
         arch = json.dumps(self.config(), sort_keys=True).encode()
-        return f"random-init:{self.encoder.kwargs['seed']}:{hashlib.sha256(arch).hexdigest()[:8]}"
+        # "/2": the output layer's default initialisation (random-init weights differ from "random-init:")
+        return f"random-init/2:{self.encoder.kwargs['seed']}:{hashlib.sha256(arch).hexdigest()[:8]}"
 
     def embed(self, batch: torch.Tensor) -> torch.Tensor:
         if batch.dim() != 3 or batch.shape[1] != self.encoder.kwargs["channels"]:

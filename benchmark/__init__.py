@@ -7,4 +7,4 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-PROTOCOL_VERSION = "1"
+PROTOCOL_VERSION = "2"

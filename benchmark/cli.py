@@ -63,7 +63,8 @@ def dataset_options(f):
         click.option("--splits", type=click.Path(path_type=Path), help="Split files: a folder or splits.zip (fma, mtg)."),
         click.option("--manifest", type=click.Path(path_type=Path), help="Bring-your-own manifest (closed, cloned)."),
         click.option("--reference", type=click.Path(path_type=Path), help="Closed-set manifest the cloned set is tested against."),
-        click.option("--drop-small", is_flag=True, default=None, help="Drop singers below the protocol's minimum instead of stopping (fma, mtg)."),
+        click.option("--drop-small", is_flag=True, default=None, help="Drop tracks with missing audio and singers below the minimum instead of stopping (fma, mtg)."),
+        click.option("--min-train-tracks", type=click.IntRange(1), help="Minimum training tracks per singer (fma, mtg; default 1, the reference's rule)."),
         click.option("--synth-preset", type=click.Choice(["tiny", "small", "full"]), help="Size of the generated corpus (synth; default small)."),
         click.option("-D", "dataset_option", multiple=True, metavar="KEY=VALUE", help="Any other dataset option, e.g. -D singer_column=artist."),
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache root (default: $SINGERBENCH_CACHE_DIR or ~/.cache/singerbench)."),
@@ -79,7 +80,7 @@ device_option = click.option("--device", default="auto", show_default=True, help
 
 def _collect_dataset_options(kw: dict) -> dict:
     options = _parse_dataset_options(kw.pop("dataset_option"))
-    for key in ("data_root", "splits", "manifest", "reference", "drop_small"):
+    for key in ("data_root", "splits", "manifest", "reference", "drop_small", "min_train_tracks"):
         value = kw.pop(key)
         if value is not None:
             options[key] = value
@@ -94,8 +95,14 @@ def _progress(kw: dict) -> bool:
     return _progress_default() if value is None else value
 
 
+#: `run` options that --from-result may be combined with (they do not change the numbers).
+_RERUN_OPTIONS = {"from_result", "output", "cache_dir", "progress"}
+
+
 @cli.command()
-@click.option("--model", "-m", required=True, help="Registered name, file.py:Class, module:Class, DIR or hf://owner/repo[@rev].")
+@click.option("--model", "-m", help="Registered name, file.py:Class, module:Class, DIR or hf://owner/repo[@rev].")
+@click.option("--from-result", type=click.Path(path_type=Path),
+              help="Rerun a result file with its recorded settings and say whether the scores match.")
 @dataset_options
 @device_option
 @click.option("--preset", default="paper", show_default=True, help="Protocol preset: paper, paper-nologitnorm, quick (docs/protocol.md).")
@@ -110,6 +117,11 @@ def run(**kw) -> None:
     from singerbench.leaderboard import render
     from singerbench.run import RunRequest, run_benchmark
 
+    if kw["from_result"] is not None:
+        return _rerun(kw)
+    kw.pop("from_result")
+    if not kw["model"]:
+        raise UserError("run needs --model (or --from-result FILE)")
     options = _collect_dataset_options(kw)
     progress = _progress(kw)
     req = RunRequest(
@@ -121,6 +133,35 @@ def run(**kw) -> None:
     result, path = run_benchmark(req)
     click.echo(render([result]).to_markdown())
     click.echo(f"result written to {path}")
+
+
+def _rerun(kw: dict) -> None:
+    """``run --from-result FILE``: the file's own request, written beside it as FILE.rerun.json by default."""
+    from dataclasses import replace
+
+    from click.core import ParameterSource
+
+    from singerbench.leaderboard import render
+    from singerbench.results import RunResult, compare_results, request_from_result
+    from singerbench.run import run_benchmark
+
+    ctx = click.get_current_context()
+    given = [n for n in kw if n not in _RERUN_OPTIONS and ctx.get_parameter_source(n) != ParameterSource.DEFAULT]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise UserError(f"--from-result takes every setting from the file; drop {flags}")
+    path: Path = kw["from_result"]
+    original = RunResult.from_json(path)
+    req = replace(request_from_result(original, str(path)), cache_dir=kw["cache_dir"], progress=_progress(kw),
+                  output=kw["output"] or path.with_suffix(".rerun.json"))
+    click.echo("rerunning: " + " ".join(original.request["argv"]), err=True)
+    result, out = run_benchmark(req)
+    click.echo(render([result]).to_markdown())
+    click.echo(f"result written to {out}")
+    differences = compare_results(original, result)
+    if differences:
+        raise UserError(f"the rerun differs from {path}: " + "; ".join(differences[:5]))
+    click.echo(f"reproduced {path}: identical scores and per-track predictions")
 
 
 @cli.command()

@@ -23,7 +23,9 @@ class Embedder(torch.nn.Module):
     :meth:`weights_id` so that embeddings from different weights never share a cache entry.
     """
 
-    #: registry name, e.g. ``"vocal"``; set by the registry if the class leaves it empty.
+    #: registry name, e.g. ``"vocal"``. A class that leaves it empty is named after itself everywhere (store,
+    #: results, leaderboard: see :meth:`plugin_name`), unless it is registered under a name (entry point or
+    #: ``register_model``), which the registry then writes here. A weights folder may set it per instance.
     name: ClassVar[str] = ""
     #: sample rate in Hz of the waveforms :meth:`embed` receives.
     sample_rate: ClassVar[int] = 16000
@@ -43,6 +45,15 @@ class Embedder(torch.nn.Module):
     def weights_id(self) -> str:
         """Identity of the weights: a Hub revision, a file hash, or ``"none"`` for a model without weights."""
         return "none"
+
+    def plugin_name(self) -> str:
+        """The one name of this plugin: ``name`` when set (instance or class), else the class's own name."""
+        return self.name or type(self).__name__
+
+    def identity(self) -> dict:
+        """Who this plugin is, decided here and read by the store, results and leaderboard alike:
+        ``{"name", "weights_id", "config"}``."""
+        return {"name": self.plugin_name(), "weights_id": str(self.weights_id()), "config": self.config()}
 
     def config(self) -> dict:
         """JSON-serialisable constructor arguments: ``type(self)(**self.config())`` rebuilds the architecture.

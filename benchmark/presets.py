@@ -1,10 +1,11 @@
 """Protocol presets: every hyperparameter of the classifier-head protocol, named and versioned.
 
-A preset is a frozen dataclass; the registry :data:`PRESETS` maps its name to it. ``paper`` reproduces the
-reference implementation of Desblancs et al. (ISMIR 2024, ``deezer/real-cloned-singer-id``,
-``evaluation/train.py``, ``evaluation/model.py``, ``evaluation/parameters.py``) exactly; every other preset is
-an explicit, named deviation. Changing any number of a preset means a new ``version`` (results record it).
-The table of presets is in ``docs/protocol.md``.
+A preset is a frozen dataclass; the registry :data:`PRESETS` maps its name to it. ``paper`` follows every
+rule of the reference implementation of Desblancs et al. (ISMIR 2024, ``deezer/real-cloned-singer-id``,
+``evaluation/train.py``, ``evaluation/model.py``, ``evaluation/parameters.py``), its vote ranking included;
+the one addition is the ``max_epochs`` safety cap (results record whether it bound). Every other preset is an
+explicit, named deviation listed in ``deviations``. Changing any rule of a preset means a new ``version``
+(results record it). The table of presets and of the reference's constants is in ``docs/protocol.md``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from singerbench.errors import UserError
+
+VOTE_RULES = ("topk", "mean-softmax")
+"""How a track's vote histogram is ranked (protocol.VOTERS implements each): ``topk`` is the reference's
+``torch.argmax`` / ``torch.topk`` of the histogram on the protocol's device; ``mean-softmax`` breaks ties by the
+mean softmax probability over the track's segments, then by class index."""
 
 OPTIMIZERS = ("adam",)
 """Optimisers the protocol knows (the paper uses Adam; a new one is added with its own code path in protocol.py)."""
@@ -58,6 +64,8 @@ class Preset:
     max_epochs: int = 1000
     # --- evaluation ---
     top_k: int = 5
+    #: how the vote histogram is ranked, one of VOTE_RULES (``topk`` = the reference's torch.argmax/topk).
+    vote_rule: str = "topk"
     # --- class-count sweep of the paper: range(start, stop + 1, step), capped by the dataset's singers ---
     sweep_start: int = 100
     sweep_stop: int = 1000
@@ -68,6 +76,8 @@ class Preset:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"preset {self.name!r}: optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        if self.vote_rule not in VOTE_RULES:
+            raise UserError(f"preset {self.name!r}: vote_rule {self.vote_rule!r} is not one of {VOTE_RULES}")
         for field in ("hidden_dim", "hidden_layers", "batch_size", "steps_per_epoch", "val_segments_per_singer",
                       "val_batch_size", "early_stop_patience", "max_epochs", "top_k"):
             if getattr(self, field) < 1:
@@ -94,14 +104,28 @@ class Preset:
 
 PAPER = Preset(
     name="paper",
+    version="2",
+    description="Every rule of the paper's reference implementation (Desblancs et al., ISMIR 2024), its vote "
+    "ranking included; plus a max_epochs safety cap.",
+)
+
+PAPER_MEANSOFTMAX = replace(
+    PAPER,
+    name="paper-meansoftmax",
     version="1",
-    description="The paper's reference implementation, exactly (Desblancs et al., ISMIR 2024).",
+    description="As `paper`, but vote ties are broken by the mean softmax probability, then class index "
+    "(singerbench's `paper` v1 rule).",
+    vote_rule="mean-softmax",
+    deviations=(
+        "vote ties (classes with equal votes, including those with none) are ranked by mean softmax probability, "
+        "then class index (reference: the order torch.argmax/torch.topk return)",
+    ),
 )
 
 PAPER_NOLOGITNORM = replace(
     PAPER,
     name="paper-nologitnorm",
-    version="1",
+    version="2",
     description="As `paper`, but plain logits go into the cross-entropy (no L2 normalisation).",
     logit_norm=False,
     deviations=("logits are not L2-normalised before the cross-entropy",),
@@ -110,7 +134,7 @@ PAPER_NOLOGITNORM = replace(
 QUICK = replace(
     PAPER,
     name="quick",
-    version="1",
+    version="2",
     description="Fast smoke-test variant for tests and `validate`; NOT for leaderboards.",
     leaderboard=False,
     steps_per_epoch=8,
@@ -125,8 +149,24 @@ QUICK = replace(
     ),
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, PAPER_NOLOGITNORM, QUICK)}
+PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, PAPER_MEANSOFTMAX, PAPER_NOLOGITNORM, QUICK)}
 """The registry: name -> preset."""
+
+LEGACY_DEVIATIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("paper", "1"): PAPER_MEANSOFTMAX.deviations,
+    ("paper-nologitnorm", "1"): PAPER_MEANSOFTMAX.deviations + PAPER_NOLOGITNORM.deviations,
+    ("quick", "1"): PAPER_MEANSOFTMAX.deviations + QUICK.deviations,
+}
+"""Deviations of preset versions no longer registered, for result files written before they recorded them
+(the v1 presets ranked vote ties by mean softmax probability)."""
+
+
+def deviations_of(name: str, version: str) -> tuple[str, ...] | None:
+    """How preset ``name`` at ``version`` departs from the reference; None when singerbench does not know it."""
+    p = PRESETS.get(name)
+    if p is not None and p.version == version:
+        return p.deviations
+    return LEGACY_DEVIATIONS.get((name, version))
 
 
 def get_preset(name: str) -> Preset:

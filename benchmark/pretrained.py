@@ -102,7 +102,7 @@ def save_pretrained(
         "format": WEIGHTS_FORMAT,
         "plugin": plugin_path(embedder),
         "config": config,
-        "name": embedder.name or type(embedder).__name__.lower(),
+        "name": embedder.plugin_name(),
         "embedding_dim": int(embedder.embedding_dim),
         "audio": embedder.audio_config(),
         "training": training or {},

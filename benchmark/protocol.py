@@ -1,10 +1,11 @@
 """The Protocol: train small classifier heads on frozen segment embeddings, vote per track, score.
 
-One call of :func:`run_protocol` trains one head per (class count, run) exactly as the preset says (the
-``paper`` preset is the reference code of Desblancs et al., ISMIR 2024), evaluates every eval set by majority
-vote over a track's vocal segments and returns per-run scores and per-track predictions. The pure pieces
-(:func:`vote`, :func:`is_correct`, :func:`top_k`, :class:`BalancedSampler`, :func:`build_head`) are separate so
-that they can be checked on hand-made numbers. Rules (tie-breaking, seeds, the sweep) are in docs/protocol.md.
+One call of :func:`run_protocol` trains one head per (class count, run) as the preset says (the ``paper``
+preset follows the reference code of Desblancs et al., ISMIR 2024), evaluates every eval set by majority vote
+over a track's vocal segments and returns per-run scores and per-track predictions. The pure pieces
+(:data:`VOTERS`, :func:`reference_vote`, :func:`vote`, :func:`is_correct`, :func:`top_k`,
+:class:`BalancedSampler`, :func:`build_head`) are separate so that they can be checked on hand-made numbers.
+Rules (the vote ranking and its ties, seeds, the sweep) are in docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,8 +115,43 @@ def validate_data(data: ProtocolData) -> int:
 # pure pieces
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """A track's vote: segments per class, the predicted class and the first ``k`` classes."""
+
+    hist: np.ndarray  # (n_classes,) int: how many segments voted for each class
+    top1: int
+    topk: np.ndarray  # the first min(k, n_classes) classes, best first
+
+
+def _histogram(segment_probs: torch.Tensor) -> np.ndarray:
+    """Exact vote counts per class (each segment votes for its argmax; an in-segment tie to the lower index)."""
+    return np.bincount(segment_probs.argmax(dim=1).cpu().numpy(), minlength=segment_probs.shape[1])
+
+
+def reference_vote(segment_probs: torch.Tensor, k: int) -> Ranking:
+    """The reference's vote, computed as its ``evaluation/train.py`` does, on the tensor's own device.
+
+    Each segment's argmax becomes a float one-hot row; the rows are summed into a ``(1, C)`` histogram and
+    divided by its sum; the prediction is ``torch.argmax`` of it, top-k ``torch.topk(hist, k)``. Ties are
+    therefore ordered as those torch kernels order them on this device: ``argmax`` returns the first maximal
+    index everywhere; ``topk`` leaves the order of equal values unspecified (on CPU, ``[0,0,3,0,0,1,0,0,0,0]``
+    gives ``[2,5,8,7,9]``), deterministic for one device type, torch build and class count.
+    """
+    p = segment_probs
+    if p.ndim != 2 or p.shape[0] == 0:
+        raise ValueError(f"segment_probs must be (n_segments >= 1, n_classes), got {tuple(p.shape)}")
+    n_classes = p.shape[1]
+    onehot = F.one_hot(torch.argmax(p, dim=-1), num_classes=n_classes).float()
+    hist = onehot.sum(dim=0).unsqueeze(0)
+    hist /= hist.sum()
+    top1 = int(torch.argmax(hist, dim=-1).item())
+    _, idx = torch.topk(hist, min(k, n_classes))
+    return Ranking(_histogram(p), top1, idx.squeeze(0).cpu().numpy())
+
+
 def vote(segment_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Majority vote over a track's segments: ``(histogram, ranked classes)``.
+    """The mean-softmax vote: ``(histogram, ranked classes)``, every class ranked.
 
     Each segment votes for its most probable class. Classes are ranked by votes, ties (including the classes
     with no vote) by the mean softmax probability over the track's segments, and only if those are exactly equal
@@ -129,6 +165,19 @@ def vote(segment_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = p.mean(axis=0)
     ranked = np.lexsort((np.arange(n_classes), -mean, -hist))  # last key is the primary one
     return hist, ranked
+
+
+def mean_softmax_vote(segment_probs: torch.Tensor, k: int) -> Ranking:
+    """:func:`vote` as a :data:`VOTERS` entry (computed in float64 on the CPU)."""
+    hist, ranked = vote(segment_probs.double().cpu().numpy())
+    return Ranking(hist, int(ranked[0]), top_k(ranked, k))
+
+
+VOTERS: dict[str, Callable[[torch.Tensor, int], Ranking]] = {
+    "topk": reference_vote,
+    "mean-softmax": mean_softmax_vote,
+}
+"""The registry of vote rules (``Preset.vote_rule`` names one): segment probabilities ``(n, C)`` and k -> Ranking."""
 
 
 def top_k(ranked: np.ndarray, k: int) -> np.ndarray:
@@ -375,10 +424,12 @@ def _val_loss(head: Head, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> 
     return float(np.mean(losses))
 
 
-def _predict_probs(head: Head, x: torch.Tensor) -> np.ndarray:
+def _predict_probs(head: Head, x: torch.Tensor) -> torch.Tensor:
+    """Softmax probabilities on the head's device, as the reference computes them: ``exp(log_softmax)``."""
     with torch.inference_mode():
-        parts = [torch.softmax(head(x[i : i + _EVAL_CHUNK]), dim=1) for i in range(0, x.shape[0], _EVAL_CHUNK)]
-    return torch.cat(parts).double().cpu().numpy()
+        parts = [torch.exp(torch.log_softmax(head(x[i : i + _EVAL_CHUNK]), dim=-1))
+                 for i in range(0, x.shape[0], _EVAL_CHUNK)]
+    return torch.cat(parts)
 
 
 def _train_one(
@@ -473,8 +524,13 @@ def _evaluate(
     classes: np.ndarray,
     singers: list[str],
     k: int,
+    vote_rule: str = "topk",
 ) -> EvalScores | None:
-    """Vote and score the tracks whose targets are all among ``classes``; None when there is none."""
+    """Vote (by ``vote_rule``, see VOTERS) and score the tracks whose targets are all among ``classes``.
+
+    None when no track's targets are all classes.
+    """
+    voter = VOTERS[vote_rule]
     local = {int(g): i for i, g in enumerate(classes)}
     keep = [i for i, t in enumerate(tracks) if all(int(g) in local for g in t.targets)]
     if not keep:
@@ -485,18 +541,18 @@ def _evaluate(
     preds, pos = [], 0
     for i in keep:
         t, n = tracks[i], ranges[i][1]
-        hist, ranked = vote(probs[pos : pos + n])
+        ranking = voter(probs[pos : pos + n], k)
         pos += n
-        targets = [local[int(g)] for g in t.targets]
+        targets = {local[int(g)] for g in t.targets}
         preds.append(
             TrackPrediction(
                 track_id=t.track_id,
                 targets=[singers[int(g)] for g in t.targets],
-                prediction=name[int(ranked[0])],
-                votes={name[j]: int(hist[j]) for j in np.flatnonzero(hist)},
-                top5=[name[int(j)] for j in top_k(ranked, k)],
-                top1_correct=is_correct(ranked, targets, 1),
-                top5_correct=is_correct(ranked, targets, k),
+                prediction=name[ranking.top1],
+                votes={name[j]: int(ranking.hist[j]) for j in np.flatnonzero(ranking.hist)},
+                top5=[name[int(j)] for j in ranking.topk],
+                top1_correct=ranking.top1 in targets,
+                top5_correct=bool(targets & {int(j) for j in ranking.topk}),
             )
         )
     return EvalScores(
@@ -568,7 +624,7 @@ def run_protocol(
                     if name not in eval_stacks:
                         continue
                     xs, rs = eval_stacks[name]
-                    scored = _evaluate(head, tracks, xs, rs, classes, data.singers, preset.top_k)
+                    scored = _evaluate(head, tracks, xs, rs, classes, data.singers, preset.top_k, preset.vote_rule)
                     if scored is not None:
                         evals[name] = scored
                 results.append(

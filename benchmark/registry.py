@@ -145,8 +145,6 @@ def instantiate(cls: type[Embedder], label: str) -> Embedder:
         raise
     except Exception as e:
         raise UserError(f"model {label!r} could not be constructed: {type(e).__name__}: {e}") from None
-    if not embedder.name:
-        embedder.name = cls.__name__.lower()
     return embedder
 
 
@@ -172,7 +170,7 @@ def resolve_model(spec: str) -> ResolvedModel:
 
 def check_declaration(embedder: Embedder) -> None:
     """Reject a plugin whose declared audio or output contract cannot be served, before any work is done."""
-    label = embedder.name or type(embedder).__name__
+    label = embedder.plugin_name()
     problems = []
     if not isinstance(embedder.sample_rate, int) or embedder.sample_rate <= 0:
         problems.append(f"sample_rate must be a positive int, got {embedder.sample_rate!r}")

@@ -1,8 +1,10 @@
 """RunResult: one versioned JSON file per ``singerbench run``, the unit the leaderboard is rendered from.
 
-The layout is the JSON Schema ``schema/result-v1.json`` (package data, draft 2020-12), documented field by
+The layout is the JSON Schema ``schema/result-v2.json`` (package data, draft 2020-12), documented field by
 field in docs/results.md. Accuracies are stored as fractions in [0, 1]; std over runs is the sample std
-(ddof=1) when there are two or more runs, else 0.
+(ddof=1) when there are two or more runs, else 0. A result names everything needed to rerun it (``request``);
+:func:`request_from_result` turns that back into a :class:`~singerbench.run.RunRequest`. Files of the previous
+layout (``singerbench-result/1``, no ``request``) are still read, against their own schema.
 """
 
 from __future__ import annotations
@@ -28,9 +30,15 @@ if TYPE_CHECKING:
     from singerbench.embedder import Embedder
     from singerbench.manifest import Manifest
     from singerbench.protocol import ProtocolOutcome
+    from singerbench.run import RunRequest
 
-SCHEMA_ID = "singerbench-result/1"
-SCHEMA_FILE = "schema/result-v1.json"
+SCHEMA_ID = "singerbench-result/2"
+SCHEMA_FILE = "schema/result-v2.json"
+#: every layout this singerbench reads: schema id -> packaged schema file (writing always uses SCHEMA_ID).
+READABLE_SCHEMAS = {"singerbench-result/1": "schema/result-v1.json", SCHEMA_ID: SCHEMA_FILE}
+#: the keys of ``RunResult.request`` (the cross-team contract; docs/results.md says what each holds).
+REQUEST_KEYS = ("argv", "model", "dataset", "dataset_options", "preset", "preset_version", "runs", "seed",
+                "class_counts", "separator", "batch_size", "device", "offsets", "package_version", "torch_version")
 
 
 @dataclass
@@ -48,10 +56,11 @@ class ModelInfo:
 
     @classmethod
     def from_embedder(cls, embedder: Embedder, spec: str, source: str) -> ModelInfo:
+        who = embedder.identity()
         return cls(
-            name=type(embedder).name or type(embedder).__name__,
+            name=who["name"],
             spec=spec,
-            weights_id=str(embedder.weights_id()),
+            weights_id=who["weights_id"],
             input_kind=embedder.input_kind,
             sample_rate=int(embedder.sample_rate),
             channels=int(embedder.channels),
@@ -112,6 +121,10 @@ class RunResult:
     singerbench_version: str = __version__
     protocol_version: str = PROTOCOL_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    #: how to rerun this result (keys REQUEST_KEYS); empty for files written before results recorded it.
+    request: dict[str, Any] = field(default_factory=dict)
+    #: the schema id the document was read with (written files are always SCHEMA_ID).
+    schema: str = SCHEMA_ID
 
     # --- building ---------------------------------------------------------------------------------------------
 
@@ -128,6 +141,7 @@ class RunResult:
         reused: int = 0,
         created: str | None = None,
         extra: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
     ) -> RunResult:
         """Turn a protocol outcome plus what the CLI knows (model, dataset, timings, store counters) into a result."""
         p = outcome.preset
@@ -157,7 +171,8 @@ class RunResult:
         return cls(
             model=model,
             dataset=dataset,
-            preset={"name": p.name, "version": p.version, "params": p.params()},
+            preset={"name": p.name, "version": p.version, "params": p.params(), "leaderboard": p.leaderboard,
+                    "deviations": list(p.deviations)},
             seed=outcome.seed,
             runs=outcome.runs,
             class_counts=list(outcome.class_counts),
@@ -170,6 +185,7 @@ class RunResult:
             store={"computed": int(computed), "reused": int(reused)},
             created=created or utc_now(),
             extra=dict(extra or {}),
+            request=dict(request or {}),
         )
 
     # --- reading ----------------------------------------------------------------------------------------------
@@ -215,6 +231,7 @@ class RunResult:
             "store": self.store,
             "created": self.created,
             "host": self.host,
+            "request": self.request,
         }
         if self.extra:
             doc["extra"] = self.extra
@@ -242,6 +259,8 @@ class RunResult:
             singerbench_version=doc["singerbench_version"],
             protocol_version=doc["protocol_version"],
             extra=doc.get("extra", {}),
+            request=doc.get("request") or {},
+            schema=doc["schema"],
         )
 
     def to_json(self, path: Path | str) -> Path:
@@ -265,25 +284,91 @@ class RunResult:
 
 
 @cache
-def load_schema() -> dict[str, Any]:
-    """The packaged JSON Schema of result files (``singerbench/schema/result-v1.json``)."""
-    return json.loads(files("singerbench").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+def load_schema(schema_id: str = SCHEMA_ID) -> dict[str, Any]:
+    """The packaged JSON Schema of one result layout (default: the current ``schema/result-v2.json``)."""
+    return json.loads(files("singerbench").joinpath(READABLE_SCHEMAS[schema_id]).read_text(encoding="utf-8"))
 
 
 def validate(doc: Any, source: str = "result") -> None:
-    """Check ``doc`` against the result schema; a UserError listing every problem (field path: message) otherwise."""
+    """Check ``doc`` against the schema it names (any of READABLE_SCHEMAS; SCHEMA_ID when it names none).
+
+    A UserError listing every problem (field path: message) otherwise.
+    """
     try:
         from jsonschema import Draft202012Validator
     except ImportError:  # pragma: no cover - jsonschema is a dependency
         raise UserError("validating result files needs the package 'jsonschema': pip install jsonschema") from None
-    if isinstance(doc, dict) and "schema" in doc and doc["schema"] != SCHEMA_ID:
-        raise UserError(f"{source}: field 'schema' is {doc['schema']!r}; this singerbench reads {SCHEMA_ID!r}")
-    validator = Draft202012Validator(load_schema())
+    schema_id = doc.get("schema", SCHEMA_ID) if isinstance(doc, dict) else SCHEMA_ID
+    if schema_id not in READABLE_SCHEMAS:
+        raise UserError(
+            f"{source}: field 'schema' is {schema_id!r}; this singerbench reads {', '.join(READABLE_SCHEMAS)}"
+        )
+    validator = Draft202012Validator(load_schema(schema_id))
     errors = sorted(validator.iter_errors(doc), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
         lines = [f"  at {_path(e.absolute_path)}: {e.message}" for e in errors[:20]]
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise UserError(f"{source} is not a valid {SCHEMA_ID} document:\n" + "\n".join(lines) + more)
+        raise UserError(f"{source} is not a valid {schema_id} document:\n" + "\n".join(lines) + more)
+
+
+def request_from_result(result: RunResult, source: str = "the result") -> RunRequest:
+    """The :class:`~singerbench.run.RunRequest` that reproduces ``result``, from its recorded ``request``.
+
+    A UserError when the result records none (files of ``singerbench-result/1``) or was made with a preset
+    version this singerbench does not have (rerunning it would not reproduce it).
+    """
+    from singerbench.presets import get_preset
+    from singerbench.run import RunRequest
+
+    req = result.request
+    if not req:
+        raise UserError(
+            f"{source} does not record how it was made (a {result.schema} file from singerbench "
+            f"{result.singerbench_version}); rerun it by hand with `singerbench run`"
+        )
+    missing = [k for k in REQUEST_KEYS if k not in req]
+    if missing:
+        raise UserError(f"{source}: its request lacks {', '.join(missing)}")
+    preset = get_preset(req["preset"])
+    if preset.version != req["preset_version"]:
+        raise UserError(
+            f"{source} was made with preset {req['preset']} v{req['preset_version']}; this singerbench has "
+            f"v{preset.version}, which would not reproduce it"
+        )
+    return RunRequest(
+        model=req["model"],
+        dataset=req["dataset"],
+        dataset_options=dict(req["dataset_options"]),
+        preset=req["preset"],
+        runs=int(req["runs"]),
+        seed=int(req["seed"]),
+        device=req["device"],
+        batch_size=int(req["batch_size"]),
+        class_counts=list(req["class_counts"]) if req["class_counts"] else None,
+        separator=req["separator"],
+    )
+
+
+def compare_results(a: RunResult, b: RunResult) -> list[str]:
+    """How two results of one request differ in what they measured: scores and every run's per-track details.
+
+    Empty when they agree exactly (timings, dates and store counters are not compared).
+    """
+    out = []
+    if a.scores != b.scores:
+        out.append("aggregate scores differ")
+    strip = ("epochs", "best_epoch", "best_val_loss", "final_lr", "max_epochs_bound")
+    for x, y in zip(a.run_details, b.run_details, strict=False):
+        where = f"class count {x['class_count']}, run {x['run']}"
+        if x["classes"] != y["classes"] or x["seed"] != y["seed"]:
+            out.append(f"{where}: classes or seed differ")
+        elif x["evals"] != y["evals"]:
+            out.append(f"{where}: per-track predictions differ")
+        elif any(x[k] != y[k] for k in strip):
+            out.append(f"{where}: training course differs")
+    if len(a.run_details) != len(b.run_details):
+        out.append(f"{len(a.run_details)} vs {len(b.run_details)} runs")
+    return out
 
 
 def _path(parts: Any) -> str:

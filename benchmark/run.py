@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from singerbench import __version__
 from singerbench.datasets import load_dataset
 from singerbench.errors import UserError
 from singerbench.manifest import Manifest
@@ -24,11 +25,16 @@ from singerbench.segments import SegmentSource
 from singerbench.store import EmbeddingStore, EmbeddingTable
 
 EVAL_ROLES = ("test", "cloned")
+DEFAULT_SEPARATOR = "htdemucs"
+#: dataset options that have a flag of their own on `singerbench run` (the others go as -D KEY=VALUE).
+_OPTION_FLAGS = {"data_root": "--data-root", "splits": "--splits", "manifest": "--manifest",
+                 "reference": "--reference", "preset": "--synth-preset", "min_train_tracks": "--min-train-tracks"}
 
 
 @dataclass
 class RunRequest:
-    """Everything ``singerbench run`` was asked to do; every field is recorded in the result."""
+    """Everything ``singerbench run`` was asked to do; what changes the numbers is recorded in the result's
+    ``request`` (not ``cache_dir``, ``output``, ``leaderboard_dir``, ``progress``)."""
 
     model: str
     dataset: str
@@ -72,6 +78,59 @@ def protocol_data(manifest: Manifest, table: EmbeddingTable) -> ProtocolData:
     )
 
 
+def _json_ready(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def command_line(record: dict) -> list[str]:
+    """An equivalent ``singerbench run ...`` argv for a request record (flags where they exist, else -D)."""
+    argv = ["singerbench", "run", "--model", record["model"], "--dataset", record["dataset"]]
+    for key, value in sorted(record["dataset_options"].items()):
+        if key == "drop_small":
+            argv += ["--drop-small"] if value else []
+        elif key in _OPTION_FLAGS:
+            argv += [_OPTION_FLAGS[key], str(value)]
+        else:
+            argv += ["-D", f"{key}={value}"]
+    argv += ["--preset", record["preset"], "--runs", str(record["runs"]), "--seed", str(record["seed"])]
+    if record["class_counts"]:
+        argv += ["--class-counts", ",".join(str(c) for c in record["class_counts"])]
+    argv += ["--batch-size", str(record["batch_size"]), "--device", record["device"]]
+    if record["separator"]:
+        argv += ["--separator", record["separator"]]
+    return argv
+
+
+def request_record(req: RunRequest, *, preset_version: str, device: str, separator: str | None) -> dict:
+    """The result's ``request``: the settings that reproduce it, with the resolved device and separator."""
+    options = _json_ready(dict(req.dataset_options))
+    assert isinstance(options, dict)
+    offsets = options.get("offsets")
+    record = {
+        "model": req.model,
+        "dataset": req.dataset,
+        "dataset_options": options,
+        "preset": req.preset,
+        "preset_version": preset_version,
+        "runs": int(req.runs),
+        "seed": int(req.seed),
+        "class_counts": list(req.class_counts) if req.class_counts else None,
+        "separator": separator,
+        "batch_size": int(req.batch_size),
+        "device": device,
+        "offsets": None if offsets is None else str(offsets),
+        "package_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    return {"argv": command_line(record), **record}
+
+
 def make_separator(name: str | None, cache_dir: Path | None, device: str):
     """A Demucs separator for datasets without vocal stems, built only when a vocals plugin needs one."""
     if name is None:
@@ -92,12 +151,13 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
     needs_separation = embedder.input_kind == "vocals" and any(t.vocals is None for t in manifest.tracks)
-    separator = make_separator(req.separator or ("htdemucs" if needs_separation else None), req.cache_dir, device)
+    separator_name = req.separator or (DEFAULT_SEPARATOR if needs_separation else None)
+    separator = make_separator(separator_name, req.cache_dir, device)
     source = SegmentSource.for_embedder(embedder, separator=separator)
     source.prepare(manifest.tracks, progress=req.progress)
-    weights_id = embedder.weights_id()
+    who = embedder.identity()
     output = req.output or default_result_path(
-        req.leaderboard_dir, embedder.name, manifest.name, preset.name, weights_id
+        req.leaderboard_dir, who["name"], manifest.name, preset.name, who["weights_id"]
     )
 
     store = EmbeddingStore(station_dir("embeddings", req.cache_dir))
@@ -122,6 +182,7 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
         total_seconds=time.perf_counter() - started,
         computed=store.computed,
         reused=store.reused,
+        request=request_record(req, preset_version=preset.version, device=device, separator=separator_name),
     )
     result.to_json(output)
     return result, output

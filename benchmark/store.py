@@ -74,17 +74,14 @@ def _hash(obj: object, n: int = 32) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:n]
 
 
-def plugin_name(embedder: Embedder) -> str:
-    return embedder.name or f"{type(embedder).__module__}.{type(embedder).__qualname__}"
-
-
 def model_identity(embedder: Embedder) -> dict:
-    """What selects a store folder: plugin name, weights identity and audio config."""
-    return {
-        "plugin": plugin_name(embedder),
-        "weights_id": str(embedder.weights_id()),
-        "audio_config": embedder.audio_config(),
-    }
+    """What selects a store folder: the plugin's name and weights id (``Embedder.identity``) and audio config.
+
+    The plugin's ``config()`` is not part of the key: a config that changes the outputs changes ``weights_id``
+    (a weights file hash, or the architecture hash of a random initialisation).
+    """
+    who = embedder.identity()
+    return {"plugin": who["name"], "weights_id": who["weights_id"], "audio_config": embedder.audio_config()}
 
 
 class _Digests:
@@ -304,7 +301,7 @@ class EmbeddingStore:
         """
         from tqdm.auto import tqdm
 
-        name = plugin_name(embedder)
+        name = embedder.plugin_name()
         dim = embedder.embedding_dim
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim <= 0:
             raise UserError(f"plugin {name!r} declares embedding_dim={dim!r}; it must be a positive integer")
@@ -356,7 +353,7 @@ class EmbeddingStore:
         flush_every: int,
         tqdm,
     ) -> None:
-        name = plugin_name(embedder)
+        name = embedder.plugin_name()
         dim = int(embedder.embedding_dim)
         embedder.eval()
         embedder.to(device)

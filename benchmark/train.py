@@ -1,22 +1,27 @@
 """The paper's training recipe: singer-level contrastive learning of the AST encoder (Mixture, Vocal, Hybrid).
 
-A batch holds B positive pairs. Each pair is drawn on the fly: a singer, two *different* training-role songs
-of that singer, and in each song a random segment from its vocal offsets. The input decides what a side
-hears: ``mixture`` (the song), ``vocals`` (the vocal stem), or ``hybrid`` (each side independently the stem
-or the mixture, with probability 1/2, so all four pairings occur). Singers in a batch are distinct as long
-as there are at least B eligible singers; with fewer (a tiny corpus) singers repeat, and a repeated singer's
-other pairs act as negatives.
+A batch holds B positive pairs (B = 128, the reference's ``training/parameters.py``). Each pair is drawn on the
+fly: a singer, two *different* training-role songs of that singer, and in each song a random segment from its
+vocal offsets, peak-normalised on its own 6 s window as the reference's ``AudioReader`` does. The input
+decides what a side hears: ``mixture`` (the song), ``vocals`` (the vocal stem), or ``hybrid`` (each side
+independently the stem or the mixture, with probability 1/2, so all four pairings occur). Singers in a batch
+are distinct as long as there are at least B eligible singers; with fewer (a tiny corpus) singers repeat, and
+a repeated singer's other pairs act as negatives. Anchors and positives go through the model in two forward
+passes, as in the reference, so the projector's batch norm sees each view's batch on its own.
 
-Encoder (the plugin's ``ASTEncoder``) + ``ASTProjector``; NT-Xent at temperature 0.2; Adam at 1e-4; the LR
-halves after 25 epochs without a better validation loss (``ReduceLROnPlateau``, factor 0.5, patience 25);
-an epoch is 32 training and 32 validation iterations; training stops after 100 epochs without a better
-validation loss, or at ``max_epochs``. The weights written at the end are the encoder of the epoch with
-the best validation loss.
+Encoder (the plugin's ``ASTEncoder``; its 2048-d output layer keeps PyTorch's default initialisation) +
+``ASTProjector``; NT-Xent at temperature 0.2; Adam at 1e-4 with eps 1e-9; the LR halves after 25 epochs without
+a better validation loss (``ReduceLROnPlateau``, factor 0.5, patience 25, floor 1e-7 = lr × 0.001, eps 1e-9);
+an epoch is 32 training iterations and one pass over the validation pairs; training stops after 100 epochs
+without a better validation loss, or at ``max_epochs``. The weights written at the end are the encoder of the
+epoch with the best validation loss. Every constant, with the reference file it comes from, is in
+docs/training.md.
 
-Validation pairs are drawn once, with the seed, and never change: each pairs a val-role song of a singer
-with a training-role song of the same singer (or with another of the singer's val songs when the singer has
-no training song), each side a random vocal segment, so the validation loss asks the training question on
-songs the model never trains on. A manifest without val-role tracks is a user error.
+Validation pairs are drawn once, with the seed, and never change: one pair per validation singer, from the
+validation-role songs (the reference's validation file): two different val songs of the singer, or, where the
+singer has a single val song (singerbench's layouts give one), that song and one of the singer's training
+songs; each side a random vocal segment. The validation loss is the mean over batches of B pairs (a last batch
+of one pair joins the one before). A manifest without val-role tracks is a user error.
 
 Every epoch ends with an atomic checkpoint (``out/checkpoint.pt``: model, projector, optimiser, scheduler,
 grad scaler, RNG states, epoch, best loss and weights, history); a run started again with the same ``out``
@@ -47,7 +52,7 @@ from singerbench.losses import nt_xent
 from singerbench.manifest import Manifest, Track
 
 TRAIN_INPUTS = ("mixture", "vocals", "hybrid")
-RECIPE = "singer-contrastive/1"
+RECIPE = "singer-contrastive/2"
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
 PLOT = "loss.svg"
@@ -60,8 +65,8 @@ _RESUMABLE_CHANGES = {"max_epochs", "audio_cache_tracks"}
 class TrainConfig:
     """Every hyperparameter of the recipe; all of them are recorded in the weights' ``config.json``.
 
-    Defaults are the paper's recipe with the AST-small encoder, except ``batch_size``, which the recipe as
-    given to this project does not fix (32 here; set it explicitly), and ``max_epochs``, a safety cap.
+    Defaults are the reference's recipe with the AST-small encoder (docs/training.md pins each to its file);
+    ``max_epochs`` is singerbench's safety cap. :meth:`tiny` is the named CPU-sized configuration.
     """
 
     # encoder (ASTEncoder constructor arguments)
@@ -75,14 +80,16 @@ class TrainConfig:
     projector_hidden: int = 1024
     projector_dim: int = 2048
     # contrastive recipe
-    batch_size: int = 32
+    batch_size: int = 128
     temperature: float = 0.2
     lr: float = 1e-4
+    adam_eps: float = 1e-9
     lr_factor: float = 0.5
     lr_patience: int = 25
+    lr_min: float = 1e-7  # the reference's min_lr = lr * 0.001
+    scheduler_eps: float = 1e-9
     stop_patience: int = 100
     train_iterations: int = 32
-    val_iterations: int = 32
     max_epochs: int = 1000
     hybrid_vocal_probability: float = 0.5
     seed: int = 0
@@ -101,7 +108,6 @@ class TrainConfig:
             projector_dim=128,
             batch_size=8,
             train_iterations=4,
-            val_iterations=4,
             max_epochs=3,
             lr_patience=2,
             stop_patience=4,
@@ -147,7 +153,7 @@ class TrainConfig:
     def check(self) -> None:
         """Reject settings that cannot train, with one line naming the field."""
         positive = ("depth", "width", "heads", "embedding_dim", "projector_hidden", "projector_dim")
-        positive += ("train_iterations", "val_iterations", "max_epochs", "lr_patience", "stop_patience")
+        positive += ("train_iterations", "max_epochs", "lr_patience", "stop_patience")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise UserError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
@@ -161,6 +167,8 @@ class TrainConfig:
             raise UserError(f"TrainConfig.n_mels must be a multiple of 16 (the AST patch), got {self.n_mels}")
         if not (self.temperature > 0 and self.lr > 0 and 0 < self.lr_factor < 1):
             raise UserError("TrainConfig: temperature and lr must be positive and 0 < lr_factor < 1")
+        if not (self.adam_eps > 0 and self.lr_min >= 0 and self.scheduler_eps >= 0):
+            raise UserError("TrainConfig: adam_eps must be positive, lr_min and scheduler_eps not negative")
         if not 0 <= self.hybrid_vocal_probability <= 1:
             raise UserError("TrainConfig.hybrid_vocal_probability must lie in [0, 1]")
 
@@ -234,20 +242,37 @@ class PairSampler:
             pairs.append((self._side(songs[i], k1, rng), self._side(songs[j], k2, rng)))
         return pairs
 
-    def val_batches(self) -> list[list[Pair]]:
-        """The fixed validation set: ``val_iterations`` batches, drawn from the seed alone."""
+    def val_pairs(self) -> list[Pair]:
+        """The fixed validation set, drawn from the seed alone: one pair per validation singer, in singer order.
+
+        Two different val songs of the singer (the reference's rule); a singer with one val song pairs it with
+        one of its training songs.
+        """
         rng = np.random.default_rng([self.config.seed, 2])
-        batches = []
-        for _ in range(self.config.val_iterations):
-            pairs = []
-            for singer in self._singers(self.val_singers, self.config.batch_size, rng):
-                vals = self.val_by_singer[singer]
-                a = vals[int(rng.integers(len(vals)))]
-                others = self.train_by_singer.get(singer) or [t for t in vals if t.id != a.id]
+        pairs = []
+        for singer in self.val_singers:
+            vals = self.val_by_singer[singer]
+            if len(vals) >= 2:
+                i, j = rng.choice(len(vals), size=2, replace=False)
+                a, other = vals[i], vals[j]
+            else:
+                a, others = vals[0], self.train_by_singer[singer]
                 other = others[int(rng.integers(len(others)))]
-                k1, k2 = _side_kinds(self.input_kind, rng, self.config.hybrid_vocal_probability)
-                pairs.append((self._side(a, k1, rng), self._side(other, k2, rng)))
-            batches.append(pairs)
+            k1, k2 = _side_kinds(self.input_kind, rng, self.config.hybrid_vocal_probability)
+            pairs.append((self._side(a, k1, rng), self._side(other, k2, rng)))
+        return pairs
+
+    def val_batches(self) -> list[list[Pair]]:
+        """:meth:`val_pairs` in batches of ``batch_size`` pairs; a last batch of one pair joins the one before."""
+        pairs, b = self.val_pairs(), self.config.batch_size
+        batches = [pairs[i : i + b] for i in range(0, len(pairs), b)]
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches[-2] += batches.pop()
+        if len(pairs) < 2:
+            raise UserError(
+                f"validation needs at least 2 singers with a val-role song (NT-Xent needs negatives); "
+                f"found {len(pairs)}"
+            )
         return batches
 
 
@@ -283,9 +308,12 @@ class PairAudio:
         return x
 
     def side(self, side: Side) -> np.ndarray:
+        """One 6 s view, peak-normalised on its own window (a silent window stays zero), as the reference."""
         track_id, offset, kind = side
         track = self.tracks[track_id]
-        return self.sources[kind].cut(self._audio(track, kind), track, offset)
+        x = self.sources[kind].cut(self._audio(track, kind), track, offset)
+        peak = float(np.max(np.abs(x)))
+        return x / np.float32(peak) if peak > 0 else x
 
     def batch(self, pairs: Sequence[Pair]) -> torch.Tensor:
         views = [self.side(a) for a, _ in pairs] + [self.side(b) for _, b in pairs]
@@ -401,9 +429,10 @@ def train(
     plugin.to(dev)
     projector.to(dev)
     params = list(plugin.parameters()) + list(projector.parameters())
-    optimiser = torch.optim.Adam(params, lr=config.lr)
+    optimiser = torch.optim.Adam(params, lr=config.lr, betas=(0.9, 0.999), eps=config.adam_eps)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimiser, mode="min", factor=config.lr_factor, patience=config.lr_patience
+        optimiser, mode="min", factor=config.lr_factor, patience=config.lr_patience, min_lr=config.lr_min,
+        eps=config.scheduler_eps,
     )
     use_amp = bool(config.amp and dev.type == "cuda")
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
@@ -433,10 +462,11 @@ def train(
 
     def loss_of(pairs: Sequence[Pair]) -> torch.Tensor:
         x = audio.batch(pairs).to(dev, non_blocking=True)
-        with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
-            z = projector(plugin.encoder(x))
         b = len(pairs)
-        return nt_xent(z[:b].float(), z[b:].float(), config.temperature)
+        with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):  # anchors, then positives (reference)
+            z1 = projector(plugin.encoder(x[:b]))
+            z2 = projector(plugin.encoder(x[b:]))
+        return nt_xent(z1.float(), z2.float(), config.temperature)
 
     bar = tqdm(
         total=config.max_epochs,
@@ -520,7 +550,8 @@ def train(
         "best_epoch": best_epoch,
         "best_val_loss": best_loss,
         "stopped": stopped or "max_epochs",
-        "validation": "fixed pairs: a val-role song with a training song of the same singer",
+        "validation": "fixed pairs, one per validation singer: two of its val-role songs, or its val song with "
+        "one of its training songs",
         "device": dev.type,
         "mixed_precision": str(amp_dtype).removeprefix("torch.") if use_amp else "off",
         "torch": torch.__version__,

@@ -54,7 +54,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def validate_embedder(embedder: Embedder, batch_size: int = 3) -> ValidationReport:
     """Check the contract on a generated batch; every problem is described so that its fix is obvious."""
-    report = ValidationReport(embedder.name or type(embedder).__name__)
+    report = ValidationReport(embedder.plugin_name())
     embedder.eval()
     batch = probe_batch(embedder, batch_size)
     d = embedder.embedding_dim

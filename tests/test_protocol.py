@@ -10,13 +10,15 @@ import pytest
 import torch
 
 from singerbench.errors import UserError
-from singerbench.presets import PAPER, PRESETS, QUICK, Preset, get_preset
+from singerbench.presets import PAPER, PAPER_MEANSOFTMAX, PRESETS, QUICK, Preset, deviations_of, get_preset
 from singerbench.protocol import (
+    VOTERS,
     BalancedSampler,
     ProtocolData,
     TrackEmbeddings,
     build_head,
     is_correct,
+    reference_vote,
     run_protocol,
     run_seed,
     select_classes,
@@ -24,6 +26,8 @@ from singerbench.protocol import (
     top_k,
     vote,
 )
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 # `quick` with a narrow head: same rules, a fraction of the CPU time (tests only).
 SMALL = replace(QUICK, name="quick-test", hidden_dim=64)
@@ -62,7 +66,8 @@ def make_data(
 
 def test_paper_preset_is_the_reference_code():
     p = get_preset("paper")
-    assert (p.name, p.version, p.leaderboard) == ("paper", "1", True)
+    assert (p.name, p.version, p.leaderboard) == ("paper", "2", True)
+    assert p.vote_rule == "topk"  # the reference's torch.argmax / torch.topk of the vote histogram
     assert (p.hidden_dim, p.hidden_layers, p.batch_norm, p.logit_norm) == (1024, 2, True, True)
     assert (p.optimizer, p.lr, p.adam_betas, p.adam_eps, p.weight_decay) == ("adam", 0.01, (0.9, 0.999), 1e-9, 0.0)
     assert (p.batch_size, p.steps_per_epoch) == (100, 32)
@@ -78,10 +83,20 @@ def test_paper_preset_is_the_reference_code():
 
 def test_registry_and_deviations():
     assert all(name == p.name for name, p in PRESETS.items())
-    assert {"paper", "paper-nologitnorm", "quick"} <= set(PRESETS)
+    assert {"paper", "paper-meansoftmax", "paper-nologitnorm", "quick"} <= set(PRESETS)
+    mean = PRESETS["paper-meansoftmax"]
+    differs = {f.name for f in fields(Preset) if getattr(mean, f.name) != getattr(PAPER, f.name)}
+    assert differs == {"name", "version", "description", "vote_rule", "deviations"}
+    assert mean.vote_rule == "mean-softmax" and len(mean.deviations) == 1 and mean.leaderboard
+    assert set(VOTERS) == {"topk", "mean-softmax"}
+    with pytest.raises(UserError, match="vote_rule 'median'"):
+        replace(PAPER, vote_rule="median")
+    # results written by the v1 presets (mean-softmax ties) are known to deviate
+    assert deviations_of("paper", "1") == PAPER_MEANSOFTMAX.deviations and deviations_of("paper", "2") == ()
+    assert deviations_of("paper", "0") is None
     nolog = PRESETS["paper-nologitnorm"]
     differs = {f.name for f in fields(Preset) if getattr(nolog, f.name) != getattr(PAPER, f.name)}
-    assert differs == {"name", "description", "logit_norm", "deviations"}
+    assert differs == {"name", "description", "logit_norm", "deviations"}  # same version as paper
     assert nolog.logit_norm is False and nolog.deviations
     assert QUICK.leaderboard is False and (QUICK.steps_per_epoch, QUICK.scheduler_patience) == (8, 3)
     assert QUICK.early_stop_patience == 5 and len(QUICK.deviations) >= 3
@@ -135,6 +150,65 @@ def test_top_k_from_histogram():
     assert top_k(ranked, 5).tolist()[:2] == [3, 1]
     assert set(top_k(ranked, 5).tolist()[2:]) == {0, 5, 6}
     assert top_k(np.array([1, 0]), 5).tolist() == [1, 0]  # fewer classes than k
+
+
+def _probs_for(hist: list[int]) -> torch.Tensor:
+    """Segment probabilities whose per-segment argmax gives the histogram ``hist`` (one segment per vote)."""
+    rows = [c for c, n in enumerate(hist) for _ in range(n)]
+    probs = torch.full((len(rows), len(hist)), 0.5 / (len(hist) - 1))
+    probs[torch.arange(len(rows)), torch.tensor(rows)] = 0.5
+    return probs
+
+
+TIED = [
+    [0, 0, 3, 0, 0, 1, 0, 0, 0, 0],  # the issue's example: four classes tie at 0 votes for the last top-5 slots
+    [2, 0, 2, 0, 2, 0, 0, 1],  # three-way tie at the top: argmax takes the first
+    [1, 1, 1, 1, 1, 1, 1],  # everything ties
+    [0, 4, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3],
+    [5, 0, 0],  # fewer classes than k: topk over all of them
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("hist", TIED)
+def test_reference_vote_ranks_as_torch_topk_and_argmax_on_the_same_device(hist, device):
+    ranking = reference_vote(_probs_for(hist).to(device), 5)
+    h = torch.tensor([hist], dtype=torch.float32, device=device)
+    h /= h.sum()
+    assert ranking.hist.tolist() == hist
+    assert ranking.top1 == int(torch.argmax(h, dim=-1).item()) == hist.index(max(hist))  # first maximal index
+    assert ranking.topk.tolist() == torch.topk(h, min(5, len(hist))).indices.squeeze(0).cpu().tolist()
+
+
+def test_reference_vote_on_cpu_keeps_torch_topk_order_not_index_order():
+    ranking = reference_vote(_probs_for(TIED[0]), 5)
+    assert ranking.top1 == 2 and ranking.topk[:2].tolist() == [2, 5]
+    # torch's CPU topk returns the zero-vote ties as [8, 7, 9], not index order [0, 1, 3] (torch 2.x CPU kernel)
+    assert ranking.topk.tolist() == [2, 5, 8, 7, 9]
+
+
+def test_mean_softmax_voter_matches_vote():
+    probs = torch.tensor([[0.40, 0.30, 0.30], [0.40, 0.35, 0.25], [0.05, 0.05, 0.90], [0.10, 0.10, 0.80]])
+    ranking = VOTERS["mean-softmax"](probs, 2)
+    assert ranking.hist.tolist() == [2, 0, 2] and ranking.top1 == 2 and ranking.topk.tolist() == [2, 0]
+    assert VOTERS["topk"](probs, 2).top1 == 0  # the reference's argmax: first of the tied classes
+
+
+def test_protocol_predictions_follow_the_presets_vote_rule():
+    data = make_data(n_singers=12, spread=0.3, n_seg=4, seed=3)
+    for preset in (SMALL, replace(SMALL, vote_rule="mean-softmax")):
+        out = run_protocol(data, preset, runs=1, seed=0, progress=False)
+        for p in out.results[0].evals["test"].tracks:
+            classes = out.results[0].classes
+            h = torch.tensor([[p.votes.get(s, 0) for s in classes]], dtype=torch.float32)
+            h /= h.sum()
+            if preset.vote_rule == "topk":
+                assert p.top5 == [classes[i] for i in torch.topk(h, 5).indices[0].tolist()]
+                assert p.prediction == classes[int(torch.argmax(h))]
+            else:  # the ranked classes start with those of most votes
+                assert p.votes.get(p.top5[0], 0) == max(p.votes.values())
+            assert p.top1_correct == (p.prediction in p.targets)
+            assert p.top5_correct == bool(set(p.top5) & set(p.targets))
 
 
 def test_multi_target_rule():

@@ -91,5 +91,25 @@ def load_dataset(spec: str, harness_options: dict | None = None, **options) -> M
     if extra:
         opts = ", ".join("--" + o.replace("_", "-") for o in extra)
         raise UserError(f"dataset {adapter.name!r} does not take {opts}")
+    given = {k: _typed(adapter, k, v) for k, v in given.items()}
     given.update({k: v for k, v in (harness_options or {}).items() if k in accepted and v is not None})
     return adapter.load(**implied, **given)
+
+
+def _typed(adapter: DatasetAdapter, key: str, value: object) -> object:
+    """A ``-D key=value`` string turned into the type of the option's default (int, float, bool); else as is."""
+    default = inspect.signature(adapter.load).parameters[key].default
+    if not isinstance(value, str) or default is None or default is inspect.Parameter.empty:
+        return value
+    kind = type(default)
+    text = value.strip()
+    try:
+        if kind is bool:
+            if text.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(text)
+            return text.lower() in {"true", "1", "yes"}
+        if kind in (int, float):
+            return kind(text)
+    except ValueError:
+        raise UserError(f"dataset option {key} expects a {kind.__name__}, got {value!r}") from None
+    return value
