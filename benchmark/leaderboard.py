@@ -11,12 +11,13 @@ import csv
 import html
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from singerbench.errors import UserError
 from singerbench.figures import real_vs_cloned_svg
 from singerbench.io import atomic_write_text
+from singerbench.presets import PRESETS, deviations_of
 from singerbench.results import RunResult
 
 GENERATED_TAG = " (generated)"
@@ -24,6 +25,11 @@ GENERATED_NOTE = "(generated): a synthetic dataset made by singerbench; its scor
 DROP_HEADER = "drop real→cloned"
 FIGURE_FILE = "real_vs_cloned.svg"
 METRICS = (("top1", "top-1"), ("top5", "top-5"))
+DEVIATION_MARK = " †"
+NOT_COMPARABLE_HEADER = "Not comparable to the paper"
+NOT_COMPARABLE_NOTE = ("These presets' `leaderboard` flag is false (e.g. `quick`, a smoke test): their scores are "
+                       "not ranked with the rows above.")
+UNKNOWN_DEVIATIONS = "not recorded in the result and unknown to this singerbench"
 
 
 def _key(r: RunResult) -> tuple:
@@ -65,8 +71,32 @@ def dataset_label(r: RunResult) -> str:
     return r.dataset.name + (GENERATED_TAG if r.dataset.generated else "")
 
 
+def is_comparable(r: RunResult) -> bool:
+    """The preset's ``leaderboard`` flag: as recorded, else the registered preset's, else true."""
+    if "leaderboard" in r.preset:
+        return bool(r.preset["leaderboard"])
+    known = PRESETS.get(r.preset["name"])
+    return known.leaderboard if known is not None else True
+
+
+def preset_deviations(r: RunResult) -> tuple[str, ...]:
+    """How the result's preset departs from the reference: as recorded, else as singerbench knows that version."""
+    if "deviations" in r.preset:
+        return tuple(r.preset["deviations"])
+    known = deviations_of(r.preset["name"], r.preset["version"])
+    return (UNKNOWN_DEVIATIONS,) if known is None else known
+
+
 def _preset_label(r: RunResult) -> str:
-    return f"{r.preset['name']} v{r.preset['version']}"
+    return f"{r.preset['name']} v{r.preset['version']}" + (DEVIATION_MARK if preset_deviations(r) else "")
+
+
+def _deviation_notes(results: list[RunResult]) -> list[str]:
+    notes: dict[str, tuple[str, ...]] = {}
+    for r in results:
+        if preset_deviations(r):
+            notes[f"{r.preset['name']} v{r.preset['version']}"] = preset_deviations(r)
+    return [f"{label}: " + "; ".join(devs) for label, devs in sorted(notes.items())]
 
 
 def _sort_key(r: RunResult, class_count: int) -> tuple:
@@ -88,17 +118,28 @@ class Leaderboard:
     csv_rows: list[list[str]]
     has_generated: bool
     figure_svg: str | None = None
+    #: rows of presets whose leaderboard flag is false, shown apart under NOT_COMPARABLE_HEADER.
+    other_rows: list[list[str]] = field(default_factory=list)
+    #: one line per preset marked with DEVIATION_MARK: how it departs from the reference code.
+    deviation_notes: list[str] = field(default_factory=list)
 
     def to_markdown(self) -> str:
         out = ["# singerbench leaderboard", ""]
-        if not self.rows:
+        if not self.rows and not self.other_rows:
             return "\n".join(out + ["No results yet.", ""])
         out += ["Accuracy in %, mean ± std over runs (track-level majority vote), at the largest class count.", ""]
-        out += md_table(self.header, self.rows)
+        if self.rows:
+            out += md_table(self.header, self.rows)
         if self.figure_svg:
             out += ["", f"![real vs cloned top-1 per model]({FIGURE_FILE})"]
+        if self.other_rows:
+            out += ["", f"## {NOT_COMPARABLE_HEADER}", "", NOT_COMPARABLE_NOTE, ""]
+            out += md_table(self.header, self.other_rows)
         if self.sweep_rows:
             out += ["", "## Class-count sweep", ""] + md_table(self.sweep_header, self.sweep_rows)
+        if self.deviation_notes:
+            out += ["", f"{DEVIATION_MARK.strip()} deviates from the reference code:", ""]
+            out += [f"- {n}" for n in self.deviation_notes]
         if self.has_generated:
             out += ["", GENERATED_NOTE]
         return "\n".join(out) + "\n"
@@ -123,17 +164,26 @@ class Leaderboard:
             "</head><body>",
             "<h1>singerbench leaderboard</h1>",
         ]
-        if not self.rows:
+        if not self.rows and not self.other_rows:
             parts.append("<p>No results yet.</p>")
         else:
             parts.append('<p class="note">Accuracy in %, mean ± std over runs (track-level majority vote), '
                          "at the largest class count.</p>")
-            parts.append(_html_table(self.header, self.rows))
+            if self.rows:
+                parts.append(_html_table(self.header, self.rows))
             if self.figure_svg:
                 parts.append(f'<p><img src="{FIGURE_FILE}" alt="real vs cloned top-1 per model"></p>')
+            if self.other_rows:
+                parts.append(f"<h2>{html.escape(NOT_COMPARABLE_HEADER)}</h2>")
+                parts.append(f'<p class="note">{html.escape(NOT_COMPARABLE_NOTE)}</p>')
+                parts.append(_html_table(self.header, self.other_rows))
             if self.sweep_rows:
                 parts.append("<h2>Class-count sweep</h2>")
                 parts.append(_html_table(self.sweep_header, self.sweep_rows))
+            if self.deviation_notes:
+                items = "".join(f"<li>{html.escape(n)}</li>" for n in self.deviation_notes)
+                parts.append(f'<p class="note">{DEVIATION_MARK.strip()} deviates from the reference code:</p>'
+                             f'<ul class="note">{items}</ul>')
             if self.has_generated:
                 parts.append(f'<p class="note">{html.escape(GENERATED_NOTE)}</p>')
         parts.append("</body></html>")
@@ -179,29 +229,31 @@ def render(results: list[RunResult]) -> Leaderboard:
         t, cl = r.score(c, "test"), r.score(c, "cloned")
         return f"{100 * (t['top1']['mean'] - cl['top1']['mean']):.1f}" if t and cl else ""
 
-    rows = []
+    rows, other_rows = [], []
     for r in ordered:
         c = r.main_class_count
         row = [model_label(r), dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
-        rows.append(row + ([drop_cell(r, c)] if has_drop else []))
+        (rows if is_comparable(r) else other_rows).append(row + ([drop_cell(r, c)] if has_drop else []))
 
     swept = [r for r in results if len(r.class_counts) > 1]
     sweep_header = ["Model", "Dataset", "Preset", "Classes", "Runs", *score_cols] + ([DROP_HEADER] if has_drop else [])
     sweep_rows = []
     for r in sorted(swept, key=lambda r: _sort_key(r, r.main_class_count)):
+        label = _preset_label(r) + ("" if is_comparable(r) else " (not comparable)")
         for c in sorted(r.class_counts):
-            row = [model_label(r), dataset_label(r), _preset_label(r), str(c), str(r.runs), *score_cells(r, c)]
+            row = [model_label(r), dataset_label(r), label, str(c), str(r.runs), *score_cells(r, c)]
             sweep_rows.append(row + ([drop_cell(r, c)] if has_drop else []))
 
     csv_header = ["model", "weights_id", "dataset", "generated", "split_checksum", "preset", "preset_version",
-                  "classes", "runs"]
+                  "comparable", "deviations", "classes", "runs"]
     csv_header += [f"{s}_{m}_{stat}" for s in sets for m, _ in METRICS for stat in ("mean", "std")]
     csv_header += ["drop_real_cloned_top1"] if has_drop else []
     csv_rows = []
     for r in ordered:
         for c in sorted(r.class_counts, reverse=True):
             row = [r.model.name, r.model.weights_id, r.dataset.name, str(r.dataset.generated).lower(),
-                   r.dataset.checksum, r.preset["name"], r.preset["version"], str(c), str(r.runs)]
+                   r.dataset.checksum, r.preset["name"], r.preset["version"], str(is_comparable(r)).lower(),
+                   "; ".join(preset_deviations(r)), str(c), str(r.runs)]
             for s in sets:
                 sc = r.score(c, s)
                 for m, _ in METRICS:
@@ -211,9 +263,11 @@ def render(results: list[RunResult]) -> Leaderboard:
                 row.append(f"{100 * (t['top1']['mean'] - cl['top1']['mean']):.2f}" if t and cl else "")
             csv_rows.append(row)
 
+    comparable = [r for r in ordered if is_comparable(r)]
     return Leaderboard(header, rows, sweep_header, sweep_rows, csv_header, csv_rows,
                        has_generated=any(r.dataset.generated for r in results),
-                       figure_svg=real_vs_cloned_svg(ordered, model_label, dataset_label))
+                       figure_svg=real_vs_cloned_svg(comparable, model_label, dataset_label) if comparable else None,
+                       other_rows=other_rows, deviation_notes=_deviation_notes(ordered))
 
 
 def load_results(paths_or_dirs: Iterable[Path | str]) -> list[RunResult]:

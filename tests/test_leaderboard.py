@@ -9,7 +9,7 @@ import pytest
 
 from singerbench.errors import UserError
 from singerbench.leaderboard import load_results, render, write
-from singerbench.presets import PAPER
+from singerbench.presets import PAPER, PAPER_MEANSOFTMAX, QUICK
 from singerbench.protocol import summarize
 from singerbench.results import DatasetInfo, ModelInfo, RunResult
 
@@ -22,6 +22,7 @@ def make_result(
     dataset: str = "mtg",
     generated: bool = False,
     created: str = "2025-01-01T00:00:00Z",
+    preset: dict | None = None,
 ) -> RunResult:
     """A result whose aggregate scores are given by hand: {classes: {set: (top1 values, top5 values)}}."""
     rows = [
@@ -33,7 +34,7 @@ def make_result(
     r = RunResult(
         model=ModelInfo(model, model, weights, "mixture", 16000, 1, 256, "builtin"),
         dataset=DatasetInfo(dataset, "0" * 64, generated, 20, {"train": 40, "val": 20, "test": 20}),
-        preset={"name": PAPER.name, "version": PAPER.version, "params": PAPER.params()},
+        preset=preset or {"name": PAPER.name, "version": PAPER.version, "params": PAPER.params()},
         seed=0,
         runs=runs,
         class_counts=sorted(scores),
@@ -63,22 +64,23 @@ def test_markdown_cells(two):
         "| drop real→cloned |"
     )
     i = md.index(header)
-    assert md[i + 2] == "| mfcc | mtg | paper v1 | 20 | 2 | 95.0 ± 0.0 | 100.0 ± 0.0 | 25.0 ± 0.0 | 50.0 ± 0.0 | 70.0 |"
-    assert md[i + 3] == "| vocal (01234567) | mtg | paper v1 | 20 | 2 | 85.0 ± 7.1 | 100.0 ± 0.0 | 55.0 ± 7.1 | 80.0 ± 14.1 | 30.0 |"
+    assert md[i + 2] == "| mfcc | mtg | paper v2 | 20 | 2 | 95.0 ± 0.0 | 100.0 ± 0.0 | 25.0 ± 0.0 | 50.0 ± 0.0 | 70.0 |"
+    assert md[i + 3] == "| vocal (01234567) | mtg | paper v2 | 20 | 2 | 85.0 ± 7.1 | 100.0 ± 0.0 | 55.0 ± 7.1 | 80.0 ± 14.1 | 30.0 |"
     assert "Class-count sweep" not in "\n".join(md) and "(generated)" not in "\n".join(md)
 
 
 def test_csv_cells(two):
     rows = list(csv.reader(io.StringIO(render(two).to_csv())))
     assert rows[0] == [
-        "model", "weights_id", "dataset", "generated", "split_checksum", "preset", "preset_version", "classes", "runs",
+        "model", "weights_id", "dataset", "generated", "split_checksum", "preset", "preset_version", "comparable",
+        "deviations", "classes", "runs",
         "test_top1_mean", "test_top1_std", "test_top5_mean", "test_top5_std",
         "cloned_top1_mean", "cloned_top1_std", "cloned_top5_mean", "cloned_top5_std", "drop_real_cloned_top1",
     ]
-    assert rows[1] == ["mfcc", "none", "mtg", "false", "0" * 64, "paper", "1", "20", "2",
+    assert rows[1] == ["mfcc", "none", "mtg", "false", "0" * 64, "paper", "2", "true", "", "20", "2",
                        "95.00", "0.00", "100.00", "0.00", "25.00", "0.00", "50.00", "0.00", "70.00"]
     assert rows[2][:2] == ["vocal", "0123456789abcdef"]
-    assert rows[2][9:] == ["85.00", "7.07", "100.00", "0.00", "55.00", "7.07", "80.00", "14.14", "30.00"]
+    assert rows[2][11:] == ["85.00", "7.07", "100.00", "0.00", "55.00", "7.07", "80.00", "14.14", "30.00"]
 
 
 def test_newest_result_of_a_key_wins_and_sorting_by_dataset_then_test_top1(two):
@@ -100,12 +102,12 @@ def test_sweep_table_and_generated_mark():
     )
     board = render([r])
     assert board.header == ["Model", "Dataset", "Preset", "Classes", "Runs", "test top-1", "test top-5"]
-    assert board.rows == [["vocal", "synth (generated)", "paper v1", "20", "1", "80.0 ± 0.0", "90.0 ± 0.0"]]
+    assert board.rows == [["vocal", "synth (generated)", "paper v2", "20", "1", "80.0 ± 0.0", "90.0 ± 0.0"]]
     assert [row[3] for row in board.sweep_rows] == ["10", "20"]
     md = board.to_markdown()
-    assert "## Class-count sweep" in md and "| vocal | synth (generated) | paper v1 | 10 | 1 | 90.0 ± 0.0 |" in md
+    assert "## Class-count sweep" in md and "| vocal | synth (generated) | paper v2 | 10 | 1 | 90.0 ± 0.0 |" in md
     assert "(generated): a synthetic dataset" in md
-    assert [row[7] for row in board.csv_rows] == ["20", "10"]
+    assert [row[9] for row in board.csv_rows] == ["20", "10"]
 
 
 def test_html_is_self_contained_and_escaped():
@@ -158,3 +160,31 @@ def test_figure_bars_follow_the_scores(two):
     assert ticks == [pytest.approx(LABEL_W + PLOT_W / 20)] * 2
     assert "mtg: top-1" in render(two).figure_svg
     assert render([]).figure_svg is None
+
+
+def _preset(p, **record) -> dict:
+    return {"name": p.name, "version": p.version, "params": p.params(), **record}
+
+
+def test_presets_that_deviate_are_marked_and_non_comparable_ones_shown_apart():
+    scores = {20: {"test": ([0.9], [1.0])}}
+    results = [
+        make_result("vocal", "none", scores),
+        make_result("vocal", "none", scores, preset=_preset(PAPER_MEANSOFTMAX, leaderboard=True,
+                                                            deviations=list(PAPER_MEANSOFTMAX.deviations))),
+        make_result("clmr", "none", {20: {"test": ([1.0], [1.0])}},
+                    preset=_preset(QUICK, leaderboard=False, deviations=list(QUICK.deviations))),
+        make_result("mfcc", "none", scores, preset={"name": "paper", "version": "1", "params": {}}),  # a v1 file
+    ]
+    board = render(results)
+    md = board.to_markdown()
+    main, other = md.split("## Not comparable to the paper")
+    assert "| vocal | mtg | paper v2 | 20 |" in main and "| vocal | mtg | paper-meansoftmax v1 † | 20 |" in main
+    assert "| mfcc | mtg | paper v1 † |" in main  # recorded before v2: known to rank ties by mean softmax
+    assert "clmr" not in main and "| clmr | mtg | quick v2 † | 20 |" in other  # best test top-1, yet not ranked
+    assert "- paper v1: vote ties" in other and "- quick v2: an epoch is 8 batches" in other
+    assert "paper v2:" not in md  # no deviation, no note
+    rows = list(csv.DictReader(io.StringIO(board.to_csv())))
+    quick = next(r for r in rows if r["model"] == "clmr")
+    assert quick["comparable"] == "false" and "ReduceLROnPlateau patience 3" in quick["deviations"]
+    assert "Not comparable to the paper" in board.to_html()

@@ -26,6 +26,7 @@ from singerbench.results import (
     RunResult,
     default_result_path,
     load_schema,
+    request_from_result,
     validate,
 )
 
@@ -81,7 +82,7 @@ def test_json_round_trip(result, tmp_path):
     back = RunResult.from_json(path)
     assert back.to_dict() == result.to_dict()
     assert back.model == MODEL and back.dataset == DATASET
-    assert json.loads(path.read_text())["schema"] == "singerbench-result/1"
+    assert json.loads(path.read_text())["schema"] == "singerbench-result/2"
 
 
 def test_schema_is_packaged_draft_2020_12():
@@ -110,8 +111,8 @@ def test_broken_documents_are_rejected_naming_the_field(result, edit, message):
 
 
 def test_other_schema_version_and_bad_files(tmp_path, result):
-    doc = result.to_dict() | {"schema": "singerbench-result/2"}
-    with pytest.raises(UserError, match="singerbench-result/2"):
+    doc = result.to_dict() | {"schema": "singerbench-result/3"}
+    with pytest.raises(UserError, match="singerbench-result/3.*reads singerbench-result/1, singerbench-result/2"):
         validate(doc)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -158,3 +159,43 @@ def test_infos_from_embedder_and_manifest(tmp_path):
     manifest = Manifest("mini", tracks, ["a", "b"], generated=True)
     d = DatasetInfo.from_manifest(manifest)
     assert d == DatasetInfo("mini", manifest.checksum(), True, 2, {"train": 2, "val": 1, "cloned": 1})
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "synth" / "mfcc--paper.json"
+
+
+def test_version_1_files_are_still_read_but_cannot_be_rerun():
+    old = RunResult.from_json(COMMITTED)
+    assert old.schema == "singerbench-result/1" and old.request == {}
+    with pytest.raises(UserError, match="does not record how it was made"):
+        request_from_result(old, "mfcc--paper.json")
+    assert "request" not in json.loads(COMMITTED.read_text())
+
+
+def test_preset_record_names_its_deviations(result):
+    doc = result.to_dict()
+    assert doc["preset"]["leaderboard"] is False and doc["preset"]["deviations"] == list(SMALL.deviations)
+    assert doc["request"] == {}  # built without a request: readers treat it as "cannot reproduce"
+
+
+def _request(**changes) -> dict:
+    req = {"argv": ["singerbench", "run"], "model": "mfcc", "dataset": "synth", "dataset_options": {"preset": "tiny"},
+           "preset": "quick", "preset_version": QUICK.version, "runs": 2, "seed": 3, "class_counts": None,
+           "separator": None, "batch_size": 16, "device": "cpu", "offsets": None, "package_version": "x",
+           "torch_version": "y"}
+    return req | changes
+
+
+def test_request_is_validated_and_rebuilds_the_run_request(result):
+    doc = copy.deepcopy(result.to_dict()) | {"request": _request()}
+    back = RunResult.from_dict(doc)
+    req = request_from_result(back)
+    assert (req.model, req.dataset, req.dataset_options, req.preset, req.runs, req.seed) == (
+        "mfcc", "synth", {"preset": "tiny"}, "quick", 2, 3)
+    assert (req.device, req.batch_size, req.class_counts, req.separator) == ("cpu", 16, None, None)
+    doc["request"].pop("seed")
+    with pytest.raises(UserError, match="/request"):
+        validate(doc)
+    stale = RunResult.from_dict(doc | {"request": _request(preset_version="0")})
+    with pytest.raises(UserError, match="preset quick v0; this singerbench has v2"):
+        request_from_result(stale)
