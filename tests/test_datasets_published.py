@@ -187,6 +187,25 @@ def test_too_few_train_tracks(mini):
         load_dataset(ds, data_root=paths["data_root"], splits=paths["splits"], min_train_tracks=50, drop_small=True)
 
 
+def test_no_minimum_of_training_songs_by_default_and_one_option_sets_one(mini, tmp_path):
+    """The reference keeps every artist of the split files: one training song is enough unless a user asks more."""
+    ds, paths = mini
+    docs = _copy_splits(ds, paths, tmp_path / "s")
+    lone = next(iter(docs["train"]))
+    tracks = docs["train"][lone]["track"] if ds == "fma" else docs["train"][lone]
+    del tracks[1:]  # this singer keeps a single training song
+    splits = _write(ds, tmp_path / "s", docs)
+    m = load_dataset(ds, data_root=paths["data_root"], splits=splits)
+    assert lone in m.singers and len([t for t in m.by_role("train") if t.singers == (lone,)]) == 1
+    # -D min_train_tracks=2 arrives as a string; it is typed by the option's default, not a TypeError
+    with pytest.raises(UserError, match=rf"1 singers fall below the minimum \(2 train.*artist {lone} with 1 train"):
+        load_dataset(ds, data_root=paths["data_root"], splits=splits, min_train_tracks="2")
+    dropped = load_dataset(ds, data_root=paths["data_root"], splits=splits, min_train_tracks=2, drop_small=True)
+    assert dropped.singers == [a for a in m.singers if a != lone]
+    with pytest.raises(UserError, match="dataset option min_train_tracks expects an integer, got 'two'"):
+        load_dataset(ds, data_root=paths["data_root"], splits=splits, min_train_tracks="two")
+
+
 def test_bad_sources(mini, tmp_path):
     ds, paths = mini
     with pytest.raises(UserError, match="needs --data-root"):

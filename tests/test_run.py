@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from test_datasets_published import build_miniature
 from test_plugins import PLUGIN_SOURCE
 
@@ -61,6 +62,41 @@ def test_run_twice_embeds_nothing_the_second_time_and_reproduces_scores(tiny_syn
     voice, backing, other = (float(cell.split("±")[0]) for cell in row.strip("|").split("|")[5:8])
     assert backing >= 50.0 and backing > voice
     assert voice + backing + other == pytest.approx(100.0, abs=0.2)
+
+
+def test_a_result_reruns_from_its_own_request(tiny_synth, cache, tmp_path, capsys):
+    """The result names everything to rerun it: `run --from-result` and its recorded argv both reproduce it."""
+    out = tmp_path / "r.json"
+    args = ["run", "--model", "mfcc", "--dataset", "synth", "--synth-preset", "tiny", *QUICK, "--seed", "5", *cache]
+    code, _, err = run_cli([*args, "-o", str(out)], capsys)
+    assert code == 0, err
+    original = RunResult.from_json(out)
+    req = original.request
+    assert (req["model"], req["dataset"], req["dataset_options"]) == ("mfcc", "synth", {"preset": "tiny"})
+    assert (req["preset"], req["preset_version"], req["runs"], req["seed"]) == ("quick", "2", 2, 5)
+    assert (req["separator"], req["batch_size"], req["device"], req["class_counts"], req["offsets"]) == (
+        None, 16, "cpu", None, None)
+    assert req["torch_version"] == torch.__version__ and req["package_version"] == original.singerbench_version
+    assert req["argv"] == ["singerbench", "run", "--model", "mfcc", "--dataset", "synth", "--synth-preset", "tiny",
+                           "--preset", "quick", "--runs", "2", "--seed", "5", "--batch-size", "16", "--device", "cpu"]
+
+    code, stdout, err = run_cli(["run", "--from-result", str(out), *cache], capsys)
+    assert code == 0, err
+    assert f"reproduced {out}: identical scores and per-track predictions" in stdout
+    rerun = RunResult.from_json(tmp_path / "r.rerun.json")
+    assert rerun.scores == original.scores and rerun.run_details == original.run_details
+    assert rerun.request == original.request
+
+    by_argv = tmp_path / "argv.json"
+    code, _, err = run_cli([*req["argv"][1:], *cache, "-o", str(by_argv)], capsys)
+    assert code == 0, err
+    assert RunResult.from_json(by_argv).run_details == original.run_details
+
+    code, _, err = run_cli(["run", "--from-result", str(out), "--runs", "3", *cache], capsys)
+    assert code == 1 and err.strip() == "error: --from-result takes every setting from the file; drop --runs"
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "synth" / "mfcc--paper.json"
+    code, _, err = run_cli(["run", "--from-result", str(committed), *cache], capsys)
+    assert code == 1 and "does not record how it was made" in err and len(err.strip().splitlines()) == 1
 
 
 def test_speaker_model_is_well_above_chance_on_real_and_cloned(tiny_synth, cache, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from xml.etree import ElementTree
 
@@ -48,6 +49,60 @@ def test_hybrid_pairs_use_two_songs_of_one_singer_and_all_four_pairings(corpus) 
     val = sampler.val_batches()
     assert val == sampler.val_batches()  # fixed once, from the seed
     assert all(sampler.tracks[a[0]].role == "val" for batch in val for a, _ in batch)
+
+
+def test_validation_is_one_fixed_pair_per_validation_singer(corpus) -> None:
+    sampler = PairSampler(corpus, "vocals", TrainConfig.tiny(batch_size=4))
+    pairs = sampler.val_pairs()
+    singers = [sampler.tracks[a[0]].singers[0] for a, _ in pairs]
+    assert singers == sampler.val_singers and len(set(singers)) == len(pairs) == 10  # one per val singer
+    for a, b in pairs:  # the tiny corpus has one val song per singer: it pairs with a training song
+        ta, tb = sampler.tracks[a[0]], sampler.tracks[b[0]]
+        assert ta.role == "val" and tb.role == "train" and ta.singers == tb.singers
+    batches = sampler.val_batches()
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert [p for b in batches for p in b] == pairs
+    # a last batch of a single pair (no negatives) joins the one before
+    assert [len(b) for b in PairSampler(corpus, "vocals", TrainConfig.tiny(batch_size=3)).val_batches()] == [3, 3, 4]
+
+
+def test_recipe_defaults_are_the_reference_constants() -> None:
+    """Each constant of docs/training.md's reference table (deezer/real-cloned-singer-id training/parameters.py,
+    training/train.py, foundation/)."""
+    c = TrainConfig()
+    assert c.batch_size == 128  # BATCH_SIZE
+    assert c.adam_eps == 1e-9 and c.scheduler_eps == 1e-9  # EPSILON
+    assert c.lr == 1e-4 and c.lr_min == pytest.approx(c.lr * 0.001) and c.lr_min == 1e-7  # min_lr = lr * 0.001
+    assert c.lr_patience == 25 and c.lr_factor == 0.5  # STEP_SIZE, FACTOR
+    assert c.stop_patience == 100  # EARLY_STOP
+    assert c.temperature == 0.2  # TEMPERATURE
+    assert c.train_iterations == 32  # TRAIN_STEPS
+    assert (c.embedding_dim, c.projector_hidden, c.projector_dim) == (2048, 1024, 2048)  # FEATURE/HIDDEN/PROJ_DIM
+    assert (c.depth, c.width, c.heads, c.mlp_ratio, c.n_mels) == (12, 384, 6, 4.0, 128)  # AST-small, N_MELS
+    assert c.max_epochs == 1000  # singerbench's safety cap (not in the reference)
+    tiny = TrainConfig.tiny()
+    assert (tiny.batch_size, tiny.depth, tiny.adam_eps, tiny.lr_min) == (8, 2, 1e-9, 1e-7)  # named CPU size
+
+
+def test_training_views_are_peak_normalised_per_window(corpus) -> None:
+    from singerbench.train import PairAudio
+
+    sampler = PairSampler(corpus, "mixture", TrainConfig.tiny())
+    audio = PairAudio(sampler.tracks, 16000, 2)
+    track = next(iter(sampler.tracks.values()))
+    for offset in track.vocal_offsets[:3]:
+        view = audio.side((track.id, float(offset), "mixture"))
+        assert float(np.max(np.abs(view))) == pytest.approx(1.0)  # its own 6 s peak, not the track's
+
+
+def test_the_2048_d_output_layer_keeps_pytorchs_default_init() -> None:
+    from singerbench.baselines.ast_encoder import ASTEncoder
+
+    enc = ASTEncoder(depth=1, width=64, heads=2, embedding_dim=2048, seed=0)
+    bound = 1 / math.sqrt(64)  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
+    assert float(enc.head.weight.abs().max()) <= bound and float(enc.head.weight.std()) > 0.5 * bound / math.sqrt(3)
+    assert float(enc.head.bias.abs().max()) > 0  # default init: a non-zero bias (timm's init would zero it)
+    assert float(enc.blocks[0].mlp.fc1.bias.abs().max()) == 0.0  # the blocks keep timm's init (zero bias)
 
 
 @pytest.fixture(scope="module")

@@ -111,5 +111,6 @@ def _typed(adapter: DatasetAdapter, key: str, value: object) -> object:
         if kind in (int, float):
             return kind(text)
     except ValueError:
-        raise UserError(f"dataset option {key} expects a {kind.__name__}, got {value!r}") from None
+        what = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+        raise UserError(f"dataset option {key} expects {what}, got {value!r}") from None
     return value
