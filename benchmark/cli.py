@@ -105,7 +105,7 @@ _RERUN_OPTIONS = {"from_result", "output", "cache_dir", "progress"}
               help="Rerun a result file with its recorded settings and say whether the scores match.")
 @dataset_options
 @device_option
-@click.option("--preset", default="paper", show_default=True, help="Protocol preset: paper, paper-nologitnorm, quick (docs/protocol.md).")
+@click.option("--preset", default="paper", show_default=True, help="Protocol preset: paper, paper-meansoftmax, paper-nologitnorm, quick (docs/protocol.md).")
 @click.option("--runs", default=10, show_default=True, type=click.IntRange(1), help="Head trainings (seeds).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--class-counts", help="Comma-separated class counts to sweep, e.g. 100,200,300.")
