@@ -267,7 +267,8 @@ class PairSampler:
         pairs, b = self.val_pairs(), self.config.batch_size
         batches = [pairs[i : i + b] for i in range(0, len(pairs), b)]
         if len(batches) > 1 and len(batches[-1]) == 1:
-            batches[-2] += batches.pop()
+            last = batches.pop()
+            batches[-1] = batches[-1] + last
         if len(pairs) < 2:
             raise UserError(
                 f"validation needs at least 2 singers with a val-role song (NT-Xent needs negatives); "
