@@ -173,3 +173,33 @@ def test_entry_point_of_a_separately_installed_package(tmp_path):
         [sys.executable, "-m", "singerbench.cli", "validate", "band-energy"], env=env, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_a_class_without_name_has_one_name_everywhere(tmp_path):
+    """Identity is decided by Embedder.identity(): the store's key, the result and the weights folder agree."""
+    from singerbench.pretrained import save_pretrained
+    from singerbench.results import ModelInfo
+    from singerbench.store import model_identity
+
+    plugin = tmp_path / "nameless.py"
+    plugin.write_text(textwrap.dedent(
+        '''
+        import torch
+        from singerbench.embedder import Embedder
+
+        class NoName(Embedder):
+            sample_rate = 8000
+            embedding_dim = 4
+
+            def embed(self, batch):
+                return batch.mean(dim=-1).repeat(1, 4)
+        '''
+    ))
+    model = resolve_model(f"{plugin}:NoName")
+    embedder = model.embedder
+    assert embedder.plugin_name() == "NoName"
+    assert embedder.identity() == {"name": "NoName", "weights_id": "none", "config": {}}
+    assert model_identity(embedder)["plugin"] == "NoName"
+    assert ModelInfo.from_embedder(embedder, model.spec, model.source).name == "NoName"
+    folder = save_pretrained(embedder, tmp_path / "weights")
+    assert '"name": "NoName"' in (folder / "config.json").read_text()
