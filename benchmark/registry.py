@@ -79,6 +79,15 @@ def registered_models() -> dict[str, ModelEntry]:
     return models
 
 
+def registered_paths() -> set[str]:
+    """``module:Class`` of every registered plugin (entry-point values, decorated classes), importing none."""
+    paths = {ep.value.replace(" ", "") for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for entry in _DECORATED.values():
+        cls = entry.load_class()
+        paths.add(f"{cls.__module__}:{cls.__qualname__}")
+    return paths
+
+
 def _check_class(obj: object, label: str) -> type[Embedder]:
     if not (isinstance(obj, type) and issubclass(obj, Embedder)):
         raise UserError(f"{label} is not a subclass of singerbench.embedder.Embedder")
@@ -125,9 +134,13 @@ def plugin_class(spec: str) -> tuple[type[Embedder], str]:
         return _class_from_module(target, class_name), f"module {target}"
     models = registered_models()
     if spec not in models:
+        import difflib
+
         known = ", ".join(sorted(models)) or "none"
+        close = difflib.get_close_matches(spec, list(models), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(
-            f"unknown model {spec!r}; registered models: {known}. "
+            f"unknown model {spec!r}; {hint}registered models: {known}. "
             "Other forms: path/to/file.py:Class, package.module:Class, a weights folder, hf://owner/repo"
         )
     entry = models[spec]

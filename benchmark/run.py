@@ -14,6 +14,7 @@ import torch
 
 from singerbench.datasets import load_dataset
 from singerbench.errors import UserError
+from singerbench.io import check_writable
 from singerbench.manifest import Manifest
 from singerbench.paths import station_dir
 from singerbench.presets import get_preset
@@ -24,6 +25,9 @@ from singerbench.segments import SegmentSource
 from singerbench.store import EmbeddingStore, EmbeddingTable
 
 EVAL_ROLES = ("test", "cloned")
+#: the Demucs model that makes vocal stems when a vocals plugin meets a dataset without them: the
+#: reference's (its pickle_embeddings.py separates with mdx_extra); --separator chooses another
+DEFAULT_SEPARATOR = "mdx_extra"
 
 
 @dataclass
@@ -73,12 +77,27 @@ def protocol_data(manifest: Manifest, table: EmbeddingTable) -> ProtocolData:
 
 
 def make_separator(name: str | None, cache_dir: Path | None, device: str):
-    """A Demucs separator for datasets without vocal stems, built only when a vocals plugin needs one."""
+    """A Demucs separator for datasets without vocal stems, built only when a vocals plugin needs one.
+
+    ``name`` is a known Demucs model, a local folder or file, or (with trust) any other demucs model; see
+    :func:`singerbench.separation.separator_from_option`.
+    """
     if name is None:
         return None
-    from singerbench.separation import DemucsSeparator
+    from singerbench.separation import separator_from_option
 
-    return DemucsSeparator(model=name, cache_dir=cache_dir, device=device)
+    return separator_from_option(name, cache_dir=cache_dir, device=device)
+
+
+def check_outputs(output: Path, cache_dir: Path | None, separator: object | None) -> None:
+    """Probe-write the result's folder and the caches, so an unwritable place fails now, not after the work."""
+    output = Path(output)
+    if output.is_dir():
+        raise UserError(f"the result path {output} is a folder; give a file name (--output DIR/result.json)")
+    check_writable(output.parent, "the result")
+    check_writable(station_dir("embeddings", cache_dir), "the embedding cache")
+    if separator is not None:
+        check_writable(station_dir("separation", cache_dir), "the vocal-stem cache")
 
 
 def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
@@ -92,17 +111,21 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
     needs_separation = embedder.input_kind == "vocals" and any(t.vocals is None for t in manifest.tracks)
-    separator = make_separator(req.separator or ("htdemucs" if needs_separation else None), req.cache_dir, device)
-    source = SegmentSource.for_embedder(embedder, separator=separator)
-    source.prepare(manifest.tracks, progress=req.progress)
+    separator = make_separator(
+        req.separator or (DEFAULT_SEPARATOR if needs_separation else None), req.cache_dir, device
+    )
     weights_id = embedder.weights_id()
     output = req.output or default_result_path(
         req.leaderboard_dir, embedder.name, manifest.name, preset.name, weights_id
     )
+    check_outputs(output, req.cache_dir, separator)
+    source = SegmentSource.for_embedder(embedder, separator=separator)
+    source.prepare(manifest.tracks, progress=req.progress)
 
     store = EmbeddingStore(station_dir("embeddings", req.cache_dir))
     t0 = time.perf_counter()
-    table = store.embed(embedder, manifest, source, batch_size=req.batch_size, device=device, progress=req.progress)
+    table = store.embed(embedder, manifest, source, batch_size=req.batch_size, device=device, progress=req.progress,
+                        check_batch=True)
     embed_s = time.perf_counter() - t0
 
     outcome = run_protocol(
