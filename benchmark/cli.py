@@ -44,6 +44,21 @@ def _class_counts(value: str | None) -> list[int] | None:
     return counts
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (it may be replaced after start-up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 DEBUG_ENV = "SINGERBENCH_DEBUG"
 _debug = False
 
@@ -102,8 +117,8 @@ def cli() -> None:
     revoke_all()  # trust is granted per command, by that command's own options (or SINGERBENCH_TRUST)
     # The stations say what long one-off work they start (rendering, separation) through this logger.
     logger = logging.getLogger("singerbench")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -392,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as e:  # the machine refused something (disk full, permissions): say which file, in one line
         where = f" ({e.filename})" if e.filename else ""
-        return _fail(f"{e.strerror or type(e).__name__}{where}; work done so far is kept")
+        return _fail(f"{e.strerror or _first_line(e)}{where}; work done so far is kept")
     except Exception as e:  # a bug: still one line, and the way to see more
         return _fail(f"unexpected {type(e).__name__}: {_first_line(e)} (this is a bug in singerbench or a plugin; "
                      f"rerun with --debug or {DEBUG_ENV}=1 for the traceback)")

@@ -146,5 +146,11 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
         computed=store.computed,
         reused=store.reused,
     )
-    result.to_json(output)
+    try:
+        result.to_json(output)
+    except OSError as e:
+        raise UserError(
+            f"cannot write the result {output}: {e.strerror or e}; the embeddings are cached, so the same command "
+            "run again (with space, or another --output) only trains the heads again"
+        ) from None
     return result, output

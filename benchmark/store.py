@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
@@ -308,8 +309,8 @@ class EmbeddingStore:
 
     # --- writing -----------------------------------------------------------------------------------------
 
-    #: the function that writes a shard's array to a temporary path (a seam for fault-injection tests)
-    write_array = staticmethod(lambda tmp, arr: np.save(tmp, arr))
+    #: the function that writes a shard's array into an open file (a seam for fault-injection tests)
+    write_array = staticmethod(lambda f, arr: _write_npy(f, arr))
 
     def _flush(self, folder: Path, keys: list[str], items: list[tuple[Track, float]], vectors: list[np.ndarray]) -> None:
         if keys:
@@ -536,6 +537,19 @@ class EmbeddingStore:
             # whatever was computed and checked is kept, also on Ctrl-C or a plugin error
             bar.close()
             flush()
+
+
+def _write_npy(f, arr: np.ndarray) -> None:
+    """``np.save`` through Python's own ``write`` and an fsync, so a full disk raises ``OSError(ENOSPC)``.
+
+    ``np.save`` on a real file writes with C ``fwrite`` (``ndarray.tofile``), which can truncate silently or
+    fail without an errno when the disk is full or a file size limit is hit.
+    """
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    f.write(buf.getbuffer())
+    f.flush()
+    os.fsync(f.fileno())
 
 
 def _check_output(name: str, out: object, batch: int, dim: int) -> np.ndarray:
