@@ -375,13 +375,13 @@ class DemucsSeparator:
 
     def separate_all(self, tracks: Sequence[Track], progress: bool = True) -> list[Path]:
         """The vocal stems of all ``tracks``, separating those not cached yet (with a progress bar)."""
-        from tqdm.auto import tqdm
+        from singerbench.progress import progress as progress_lines
 
         todo = [t for t in tracks if not self.stem_file(t).is_file()]
         if todo:
             log.info("separating the vocals of %d of %d tracks with %s (cached, resumable)", len(todo), len(tracks), self.model_name)
-            bar = tqdm(todo, desc=f"separating vocals ({self.model_name})", unit="track", disable=not progress)
-            for t in bar:
+            # a bar on a terminal, else a line at a bounded interval (singerbench.progress)
+            for t in progress_lines(todo, f"separating vocals ({self.model_name})", bar=progress, unit="track"):
                 self.vocals(t)
         return [self.stem_file(t) for t in tracks]
 
