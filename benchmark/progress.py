@@ -67,19 +67,20 @@ class Progress:
         if self._bar is not None:
             self._bar.refresh()
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """End the bar, or log the last line: "done" when ``finished``, else "stopped at" (an error, Ctrl-C)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
         elif self._logs:
             self._logs = False
-            self._line("done")
+            self._line("done" if finished else "stopped at")
 
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(finished=exc_type is None)
 
 
 def progress(iterable: Iterable, desc: str, bar: bool, total: int | None = None, unit: str = "it",

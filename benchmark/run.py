@@ -107,6 +107,9 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     preset = get_preset(req.preset)
     model: ResolvedModel = resolve_model(req.model)
     embedder = model.embedder
+    # before the dataset loads (which may render or download for minutes): the places every run writes
+    check_writable(station_dir("embeddings", req.cache_dir), "the embedding cache")
+    check_writable(Path(req.output).parent if req.output else Path(req.leaderboard_dir) / "results", "the result")
     manifest = load_dataset(
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )

@@ -512,7 +512,7 @@ class EmbeddingStore:
 
         bar = Progress(f"embedding ({name})", len(missing), "seg", bar=progress)
         bar.set_postfix(reused=self.reused)
-        done = 0
+        done, finished = 0, False
         try:
             with torch.inference_mode():
                 for items, batch in source.batches(missing, batch_size):
@@ -533,9 +533,10 @@ class EmbeddingStore:
                     bar.update(len(items))
                     if len(pend_keys) >= flush_every or time.monotonic() - last_flush >= FLUSH_SECONDS:
                         flush()
+            finished = True
         finally:
             # whatever was computed and checked is kept, also on Ctrl-C or a plugin error
-            bar.close()
+            bar.close(finished)
             flush()
 
 
