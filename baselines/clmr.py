@@ -25,8 +25,10 @@ from singerbench.baselines.samplecnn import CHUNK_SAMPLES, SampleCNN
 from singerbench.baselines.speaker import file_digest
 from singerbench.embedder import Embedder
 from singerbench.errors import UserError
+from singerbench.trust import LEGACY_PICKLE_ENV, how_to_trust
+from singerbench.trust import trusted as user_trusts
 
-TRUST_ENV = "SINGERBENCH_TRUST_CHECKPOINTS"
+TRUST_ENV = LEGACY_PICKLE_ENV
 
 
 def _read(path: Path, trusted: bool) -> object:
@@ -36,10 +38,10 @@ def _read(path: Path, trusted: bool) -> object:
         if "unsupported global" not in str(exc).lower():  # not a torch pickle: truncated or foreign file
             raise UserError(f"cannot read CLMR checkpoint {path}: {exc}") from exc
         # Lightning checkpoints may pickle hyper-parameter objects, which the safe loader refuses.
-        if not (trusted or os.environ.get(TRUST_ENV) == "1"):
+        if not (trusted or user_trusts("pickle")):
             raise UserError(
-                f"{path} holds pickled Python objects besides tensors; if you trust its source, load it with "
-                f"trusted=True or set {TRUST_ENV}=1"
+                f"{path} holds pickled Python objects besides tensors, which could run code; "
+                f"{how_to_trust('pickle')} (in Python: trusted=True)"
             ) from exc
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
@@ -127,7 +129,7 @@ class CLMREmbedder(Embedder):
     segment_seconds = 6.0
     embedding_dim = 512
 
-    def __init__(self, checkpoint: str | None = None, seed: int = 0, trusted: bool = False) -> None:
+    def __init__(self, checkpoint: str | None = None, seed: int = 0) -> None:
         super().__init__()
         self.checkpoint = str(checkpoint) if checkpoint else None
         self.seed = int(seed)
@@ -135,7 +137,9 @@ class CLMREmbedder(Embedder):
         #: set by a weights loader after ``load_state_dict``; ``None`` means random initialisation.
         self._weights_id: str | None = None
         if self.checkpoint:
-            self.encoder.load_state_dict(load_clmr_checkpoint(self.checkpoint, trusted=trusted))
+            # No ``trusted`` argument on purpose: constructor arguments can come from a downloaded config.json;
+            # unpickling is allowed only by the user (command line or environment, see singerbench.trust).
+            self.encoder.load_state_dict(load_clmr_checkpoint(self.checkpoint))
             self._weights_id = f"clmr-sha256:{file_digest(Path(self.checkpoint))}"
         self.eval()
 

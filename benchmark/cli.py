@@ -7,7 +7,9 @@ interruption keeps what was computed (the stations write atomically) and says ho
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -42,17 +44,87 @@ def _class_counts(value: str | None) -> list[int] | None:
     return counts
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (it may be replaced after start-up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+DEBUG_ENV = "SINGERBENCH_DEBUG"
+_debug = False
+
+
+def _debugging() -> bool:
+    return _debug or os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    global _debug
+    _debug = bool(value)
+    return value
+
+
+def _grant(kind: str):
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        if value:
+            from singerbench.trust import grant
+
+            grant(kind)
+        return value
+
+    return callback
+
+
+def trust_options(*kinds: str):
+    """The opt-in flags that let code run from weights (singerbench.trust): only the user sets them."""
+    help_ = {
+        "separator": "Allow a Demucs separator outside the known list, or weights that name other classes "
+                     "(they can run code). Same as SINGERBENCH_TRUST=separator.",
+        "plugin": "Allow a weights folder whose config.json names an unregistered plugin class (importing it "
+                  "runs its module). Same as SINGERBENCH_TRUST=plugin.",
+        "pickle": "Allow checkpoints holding pickled Python objects (they can run code). "
+                  "Same as SINGERBENCH_TRUST=pickle.",
+    }
+
+    def deco(f):
+        from singerbench.trust import OPTIONS
+
+        for kind in reversed(kinds):
+            f = click.option(OPTIONS[kind], f"trust_{kind}", is_flag=True, expose_value=False, is_eager=True,
+                             callback=_grant(kind), help=help_[kind])(f)
+        return f
+
+    return deco
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="singerbench")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help=f"Show the traceback of an error (also {DEBUG_ENV}=1).")
 def cli() -> None:
     """Benchmark singer-identification embeddings on real and cloned voices."""
+    from singerbench.trust import revoke_all
+
+    revoke_all()  # trust is granted per command, by that command's own options (or SINGERBENCH_TRUST)
     # The stations say what long one-off work they start (rendering, separation) through this logger.
     logger = logging.getLogger("singerbench")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+
+SYNTH_PRESETS = ["tiny", "small", "full"]
 
 
 def dataset_options(f):
@@ -65,7 +137,7 @@ def dataset_options(f):
         click.option("--reference", type=click.Path(path_type=Path), help="Closed-set manifest the cloned set is tested against."),
         click.option("--drop-small", is_flag=True, default=None, help="Drop tracks with missing audio and singers below the minimum instead of stopping (fma, mtg)."),
         click.option("--min-train-tracks", type=click.IntRange(1), help="Minimum training tracks per singer (fma, mtg; default 1, the reference's rule)."),
-        click.option("--synth-preset", type=click.Choice(["tiny", "small", "full"]), help="Size of the generated corpus (synth; default small)."),
+        click.option("--synth-preset", type=click.Choice(SYNTH_PRESETS), help="Size of the generated corpus (synth; default small)."),
         click.option("-D", "dataset_option", multiple=True, metavar="KEY=VALUE", help="Any other dataset option, e.g. -D singer_column=artist."),
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache root (default: $SINGERBENCH_CACHE_DIR or ~/.cache/singerbench)."),
         click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."),
@@ -110,11 +182,14 @@ _RERUN_OPTIONS = {"from_result", "output", "cache_dir", "progress"}
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--class-counts", help="Comma-separated class counts to sweep, e.g. 100,200,300.")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1), help="Segments per embedding batch.")
-@click.option("--separator", help="Demucs model making vocal stems when the dataset has none (default htdemucs).")
+@click.option("--separator", help="Demucs model making vocal stems when the dataset has none: a known name "
+              "(default mdx_extra), or a local folder or file of demucs weights.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Result JSON (default: leaderboard/results/DATASET/MODEL--PRESET.json).")
+@trust_options("separator", "plugin", "pickle")
 def run(**kw) -> None:
     """Evaluate a model on a dataset through the protocol and write its result."""
     from singerbench.leaderboard import render
+    from singerbench.presets import PRESETS
     from singerbench.run import RunRequest, run_benchmark
 
     if kw["from_result"] is not None:
@@ -122,6 +197,11 @@ def run(**kw) -> None:
     kw.pop("from_result")
     if not kw["model"]:
         raise UserError("run needs --model (or --from-result FILE)")
+    if kw["preset"] not in PRESETS and kw["preset"] in SYNTH_PRESETS:
+        raise UserError(
+            f"--preset names the protocol preset ({', '.join(PRESETS)}); for the size of the generated corpus "
+            f"write --synth-preset {kw['preset']}"
+        )
     options = _collect_dataset_options(kw)
     progress = _progress(kw)
     req = RunRequest(
@@ -176,7 +256,9 @@ def _rerun(kw: dict) -> None:
 @click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
               help="Override any field of the recipe, e.g. --set stop_patience=20 (docs/training.md lists them).")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--separator", help="Demucs model for vocal stems when the dataset has none.")
+@click.option("--separator", help="Demucs model for vocal stems when the dataset has none (a known name, or a "
+              "local folder or file of demucs weights).")
+@trust_options("separator")
 def train(**kw) -> None:
     """Train an AST encoder with the paper's singer-level contrastive recipe."""
     from singerbench.datasets import load_dataset
@@ -269,6 +351,7 @@ def models() -> None:
 
 @cli.command()
 @click.argument("model")
+@trust_options("plugin", "pickle")
 def validate(model: str) -> None:
     """Check a plugin on a tiny generated batch; names each contract violation."""
     from singerbench.registry import resolve_model
@@ -356,15 +439,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="singerbench", standalone_mode=False)
     except UserError as e:
-        click.echo(f"error: {e}", err=True)
-        return 1
+        return _fail(str(e))
     except click.ClickException as e:
         e.show()
         return e.exit_code
     except (KeyboardInterrupt, click.Abort):
         click.echo("interrupted: work done so far is kept; run the same command again to resume", err=True)
         return 130
+    except OSError as e:  # the machine refused something (disk full, permissions): say which file, in one line
+        where = f" ({e.filename})" if e.filename else ""
+        return _fail(f"{e.strerror or _first_line(e)}{where}; work done so far is kept")
+    except Exception as e:  # a bug: still one line, and the way to see more
+        return _fail(f"unexpected {type(e).__name__}: {_first_line(e)} (this is a bug in singerbench or a plugin; "
+                     f"rerun with --debug or {DEBUG_ENV}=1 for the traceback)")
     return 0
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
+def _fail(message: str) -> int:
+    """One ``error:`` line (the traceback too with --debug), exit status 1."""
+    if _debugging():
+        traceback.print_exc()
+    click.echo(f"error: {' '.join(message.split())}", err=True)
+    return 1
 
 
 if __name__ == "__main__":

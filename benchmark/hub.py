@@ -38,6 +38,40 @@ _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _LOCK = threading.RLock()
 
 
+_REF_FORBIDDEN = set(" ~^:?*[\\\x7f") | {chr(c) for c in range(32)}
+
+
+def check_revision(revision: str, spec: str = "") -> str:
+    """``revision`` if it is a valid git ref name (``git check-ref-format --allow-onelevel``) or commit hash.
+
+    Checked before the name touches the file system: the Hub cache stores a branch as ``refs/<revision>``,
+    so ``..`` or a leading ``/`` would otherwise write outside the cache.
+    """
+    where = f"{spec}: " if spec else ""
+    if _COMMIT_RE.match(revision):
+        return revision
+    problems = []
+    if not revision or revision == "@":
+        problems.append("it is empty or '@'")
+    if any(c in _REF_FORBIDDEN for c in revision):
+        problems.append("it holds a space, a control character or one of ~^:?*[\\")
+    if ".." in revision:
+        problems.append("it holds '..'")
+    if "@{" in revision:
+        problems.append("it holds '@{'")
+    if revision.startswith("/") or revision.endswith("/") or "//" in revision:
+        problems.append("it starts or ends with '/' or holds '//'")
+    if revision.endswith("."):
+        problems.append("it ends with '.'")
+    if any(part.startswith(".") or part.endswith(".lock") for part in revision.split("/")):
+        problems.append("a part of it starts with '.' or ends with '.lock'")
+    if problems:
+        raise UserError(
+            f"{where}revision {revision!r} is not a valid branch, tag or commit name ({'; '.join(problems)})"
+        )
+    return revision
+
+
 @dataclass(frozen=True)
 class HubSettings:
     """Hub settings as the environment states them now."""
@@ -101,6 +135,8 @@ def parse_hub_spec(spec: str) -> tuple[str, str | None]:
         )
     if "@" in rest and not revision:
         raise UserError(f"{spec!r}: nothing follows '@'; give a branch, tag or commit, or drop the '@'")
+    if revision:
+        check_revision(revision, spec)
     return repo, revision or None
 
 
@@ -114,6 +150,8 @@ def fetch_dataset(repo: str, revision: str | None) -> Path:
         RevisionNotFoundError,
     )
 
+    if revision:
+        check_revision(revision, f"hf://{repo}")
     with hub_session() as settings:
         try:
             return Path(
@@ -214,6 +252,8 @@ def _resolve_commit(repo: str, revision: str | None, settings: HubSettings) -> s
         raise UserError(f"the Hub at {settings.endpoint} refused {where}: {str(e).splitlines()[0]}") from None
     if not info.sha:
         raise UserError(f"the Hub at {settings.endpoint} did not say which commit {where} is")
+    if not _COMMIT_RE.match(str(info.sha)):  # it becomes a folder name in the cache: only 40 hex digits
+        raise UserError(f"the Hub at {settings.endpoint} answered {where} with a malformed commit {info.sha!r}")
     return info.sha
 
 
@@ -267,7 +307,11 @@ def _remember_ref(repo: str, revision: str, commit: str, settings: HubSettings) 
     """
     if _COMMIT_RE.match(revision):
         return
-    ref = Path(settings.cache_dir) / f"models--{repo.replace('/', '--')}" / "refs" / revision
+    check_revision(revision)
+    refs = (Path(settings.cache_dir) / f"models--{repo.replace('/', '--')}" / "refs").resolve()
+    ref = refs / revision
+    if not ref.resolve().is_relative_to(refs):  # belt and braces beside check_revision
+        raise UserError(f"revision {revision!r} would be stored outside the Hub cache; refusing it")
     try:
         atomic_write_text(ref, commit)
     except OSError:

@@ -28,3 +28,28 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Create and delete a probe file in ``folder`` (made if missing), so a run fails before its long work.
+
+    Raises a one-line :class:`~singerbench.errors.UserError` naming ``what`` and the reason (read-only,
+    no permission, disk full, not a folder).
+    """
+    from singerbench.errors import UserError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".singerbench-probe-", suffix=".part")
+        try:
+            os.write(fd, b"probe")
+        finally:
+            os.close(fd)
+            Path(probe).unlink(missing_ok=True)
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UserError(
+            f"cannot write {what} in {folder}: {reason}; choose a writable place "
+            "(--output for the result, --cache-dir or SINGERBENCH_CACHE_DIR for the cache)"
+        ) from None

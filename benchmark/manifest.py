@@ -147,41 +147,77 @@ class Manifest:
         if not path.is_file():
             raise UserError(f"manifest {path} does not exist")
         try:
-            doc = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"manifest {path} is not valid JSON: {e}") from None
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
             raise UserError(f"manifest {path} is not a {MANIFEST_FORMAT} file (missing or wrong 'format')")
         base = path.parent.resolve()
+        try:
+            return cls._from_doc(doc, base, path)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # a field of the wrong type or missing
+            what = f"lacks the field {e.args[0]!r}" if isinstance(e, KeyError) else f"is malformed ({e})"
+            raise UserError(f"manifest {path} {what}") from None
 
-        def absolute(p: str | None) -> Path | None:
-            return None if p is None else (base / p if not Path(p).is_absolute() else Path(p))
+    @classmethod
+    def _from_doc(cls, doc: dict, base: Path, path: Path) -> Manifest:
+        """Build from a parsed ``manifest.json``; every field is checked for its type first (see from_json)."""
 
+        def need(value: object, kind: type | tuple, what: str) -> None:
+            if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+                names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise UserError(f"manifest {path}: {what} must be {names}, got {type(value).__name__}")
+
+        def absolute(p: str | None, what: str) -> Path | None:
+            if p is None:
+                return None
+            need(p, str, what)
+            return base / p if not Path(p).is_absolute() else Path(p)
+
+        need(doc.get("name"), str, "'name'")
+        need(doc.get("singers"), list, "'singers'")
+        need(doc.get("tracks", []), list, "'tracks'")
+        need(doc.get("extra", {}), dict, "'extra'")
+        for s in doc["singers"]:
+            need(s, (str, int), "every singer")
         tracks = []
         for i, d in enumerate(doc.get("tracks", [])):
-            try:
-                tracks.append(
-                    Track(
-                        id=str(d["id"]),
-                        audio=absolute(d["audio"]),
-                        singers=tuple(str(s) for s in d["singers"]),
-                        role=d["role"],
-                        vocal_offsets=tuple(float(o) for o in d.get("vocal_offsets", ())),
-                        vocals=absolute(d.get("vocals")),
-                        instrumental=absolute(d.get("instrumental")),
-                        genre=d.get("genre"),
-                        language=d.get("language"),
-                        extra=d.get("extra", {}),
-                    )
+            where = f"track #{i}"
+            need(d, dict, where)
+            for key in ("id", "audio", "singers", "role"):
+                if key not in d:
+                    raise UserError(f"manifest {path}: {where} lacks the field {key!r}")
+            need(d["id"], (str, int), f"{where}: 'id'")
+            need(d["singers"], list, f"{where}: 'singers'")
+            need(d["role"], str, f"{where}: 'role'")
+            offsets = d.get("vocal_offsets", [])
+            need(offsets, list, f"{where}: 'vocal_offsets'")
+            for o in offsets:
+                need(o, (int, float), f"{where}: every vocal offset")
+            for key in ("genre", "language"):
+                if d.get(key) is not None:
+                    need(d[key], str, f"{where}: {key!r}")
+            need(d.get("extra", {}), dict, f"{where}: 'extra'")
+            tracks.append(
+                Track(
+                    id=str(d["id"]),
+                    audio=absolute(d["audio"], f"{where}: 'audio'"),
+                    singers=tuple(str(s) for s in d["singers"]),
+                    role=d["role"],
+                    vocal_offsets=tuple(float(o) for o in offsets),
+                    vocals=absolute(d.get("vocals"), f"{where}: 'vocals'"),
+                    instrumental=absolute(d.get("instrumental"), f"{where}: 'instrumental'"),
+                    genre=d.get("genre"),
+                    language=d.get("language"),
+                    extra=d.get("extra", {}),
                 )
-            except KeyError as e:
-                raise UserError(f"manifest {path}: track #{i} lacks the field {e.args[0]!r}") from None
+            )
         return cls(
             name=doc["name"],
             tracks=tracks,
             singers=[str(s) for s in doc["singers"]],
             generated=bool(doc.get("generated", False)),
-            description=doc.get("description", ""),
+            description=str(doc.get("description", "")),
             root=base,
             extra=doc.get("extra", {}),
         )

@@ -121,10 +121,35 @@ def save_pretrained(
     return out_dir
 
 
+def _registered_plugin_paths() -> set[str]:
+    """``module:Class`` of every registered plugin, read without importing any of them."""
+    from singerbench.registry import registered_paths
+
+    return registered_paths()
+
+
 def _import_plugin(spec: str) -> type[Embedder]:
+    """The plugin class a config.json names; only registered (or already imported) classes without trust.
+
+    Importing a module runs its code, so a config file must not pick any module of the installed packages:
+    the class must be a registered plugin, or its module already imported, unless the user trusts plugins.
+    """
+    import sys
+
+    from singerbench.trust import how_to_trust, trusted
+
     if not isinstance(spec, str) or ":" not in spec:
         raise UserError(f"config.json names plugin {spec!r}; expected 'package.module:Class'")
     module_name, class_name = spec.split(":", 1)
+    if (
+        spec not in _registered_plugin_paths()
+        and module_name not in sys.modules
+        and not trusted("plugin")
+    ):
+        raise UserError(
+            f"the weights name plugin {spec}, which is not a registered singerbench model; importing it would "
+            f"run its module's code: {how_to_trust('plugin')}"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
@@ -198,7 +223,11 @@ def load_pretrained(
     config_path, weights_path = _locate(dir_or_files)
     doc = read_config(config_path)
     cls = _import_plugin(doc.get("plugin"))
-    kwargs = doc.get("config", {})
+    kwargs = dict(doc.get("config", {}))
+    for key in [k for k in kwargs if "trust" in k.lower()]:  # trust is the user's, never a file's
+        from singerbench.trust import ignore_file_trust
+
+        ignore_file_trust(f"{config_path} (config.{key})", kwargs.pop(key))
     try:
         embedder = cls(**kwargs)
     except UserError:

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from singerbench.errors import UserError
 from singerbench.presets import Preset
+from singerbench.progress import Progress
 
 TEST_SET = "test"
 """The eval set holding the real test tracks, one per singer: at a reduced class count only the test tracks of
@@ -444,7 +444,7 @@ def _train_one(
     val_track_of: list[int],
     classes: np.ndarray,
     streams: dict[str, np.random.SeedSequence],
-    bar: tqdm,
+    bar: Progress,
     label: dict,
 ) -> tuple[Head, dict]:
     """Train one head on the singers ``classes`` (global indices) and return it with the best weights restored."""
@@ -608,7 +608,8 @@ def run_protocol(
     assert x_train.shape[1] == dim
 
     results: list[RunOutcome] = []
-    with _deterministic(dev), tqdm(total=len(counts) * runs, desc="protocol", unit="run", disable=not progress) as bar:
+    # a bar on a terminal, else a log line per stage and at a bounded interval (runs, epochs: singerbench.progress)
+    with _deterministic(dev), Progress("protocol", len(counts) * runs, "run", bar=progress) as bar:
         for c in counts:
             for r in range(runs):
                 s = run_seed(seed, r)

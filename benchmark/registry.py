@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from singerbench.compat import torchaudio_fix
 from singerbench.embedder import INPUT_KINDS, Embedder
 from singerbench.errors import UserError
 
@@ -38,8 +39,8 @@ class ModelEntry:
     def plugin_class(self) -> type[Embedder]:
         try:
             cls = self.load_class()
-        except ImportError as e:
-            raise UserError(f"model {self.name!r} ({self.source}) cannot be imported: {e}") from None
+        except (ImportError, OSError) as e:
+            raise import_failure(f"model {self.name!r} ({self.source})", e) from None
         return _check_class(cls, self.name)
 
 
@@ -79,6 +80,23 @@ def registered_models() -> dict[str, ModelEntry]:
     return models
 
 
+def registered_paths() -> set[str]:
+    """``module:Class`` of every registered plugin (entry-point values, decorated classes), importing none."""
+    paths = {ep.value.replace(" ", "") for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for entry in _DECORATED.values():
+        cls = entry.load_class()
+        paths.add(f"{cls.__module__}:{cls.__qualname__}")
+    return paths
+
+
+def import_failure(label: str, e: BaseException) -> UserError:
+    """One line for a plugin that cannot be imported; the exact fix when torchaudio is the cause."""
+    fix = torchaudio_fix(e)
+    if fix:
+        return UserError(f"{label} cannot be imported: {fix}")
+    return UserError(f"{label} cannot be imported: {type(e).__name__}: {e}")
+
+
 def _check_class(obj: object, label: str) -> type[Embedder]:
     if not (isinstance(obj, type) and issubclass(obj, Embedder)):
         raise UserError(f"{label} is not a subclass of singerbench.embedder.Embedder")
@@ -100,7 +118,7 @@ def _class_from_file(path: Path, class_name: str) -> type[Embedder]:
         spec.loader.exec_module(module)
     except Exception as e:  # the user's file failed to import: say so in one line
         del sys.modules[mod_name]
-        raise UserError(f"importing plugin file {path} failed: {type(e).__name__}: {e}") from None
+        raise import_failure(f"plugin file {path}", e) from None
     if not hasattr(module, class_name):
         raise UserError(f"plugin file {path} has no class {class_name!r}")
     return _check_class(getattr(module, class_name), f"{path}:{class_name}")
@@ -109,8 +127,8 @@ def _class_from_file(path: Path, class_name: str) -> type[Embedder]:
 def _class_from_module(module_name: str, class_name: str) -> type[Embedder]:
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise UserError(f"cannot import module {module_name!r}: {e}") from None
+    except (ImportError, OSError) as e:
+        raise import_failure(f"module {module_name!r}", e) from None
     if not hasattr(module, class_name):
         raise UserError(f"module {module_name!r} has no class {class_name!r}")
     return _check_class(getattr(module, class_name), f"{module_name}:{class_name}")
@@ -125,9 +143,13 @@ def plugin_class(spec: str) -> tuple[type[Embedder], str]:
         return _class_from_module(target, class_name), f"module {target}"
     models = registered_models()
     if spec not in models:
+        import difflib
+
         known = ", ".join(sorted(models)) or "none"
+        close = difflib.get_close_matches(spec, list(models), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(
-            f"unknown model {spec!r}; registered models: {known}. "
+            f"unknown model {spec!r}; {hint}registered models: {known}. "
             "Other forms: path/to/file.py:Class, package.module:Class, a weights folder, hf://owner/repo"
         )
     entry = models[spec]
@@ -144,6 +166,9 @@ def instantiate(cls: type[Embedder], label: str) -> Embedder:
     except UserError:
         raise
     except Exception as e:
+        fix = torchaudio_fix(e)
+        if fix:
+            raise UserError(f"model {label!r} could not be constructed: {fix}") from None
         raise UserError(f"model {label!r} could not be constructed: {type(e).__name__}: {e}") from None
     return embedder
 

@@ -280,7 +280,10 @@ class RunResult:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"result file {path} is not valid JSON: {e}") from None
-        return cls.from_dict(doc, str(path))
+        try:
+            return cls.from_dict(doc, str(path))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # the schema let something odd through
+            raise UserError(f"result file {path} is not usable: {type(e).__name__}: {e}") from None
 
 
 @cache

@@ -15,6 +15,7 @@ import torch
 from singerbench import __version__
 from singerbench.datasets import load_dataset
 from singerbench.errors import UserError
+from singerbench.io import check_writable
 from singerbench.manifest import Manifest
 from singerbench.paths import station_dir
 from singerbench.presets import get_preset
@@ -25,7 +26,9 @@ from singerbench.segments import SegmentSource
 from singerbench.store import EmbeddingStore, EmbeddingTable
 
 EVAL_ROLES = ("test", "cloned")
-DEFAULT_SEPARATOR = "htdemucs"
+#: the Demucs model that makes vocal stems when a vocals plugin meets a dataset without them: the
+#: reference's (its pickle_embeddings.py separates with mdx_extra); --separator chooses another
+DEFAULT_SEPARATOR = "mdx_extra"
 #: dataset options that have a flag of their own on `singerbench run` (the others go as -D KEY=VALUE).
 _OPTION_FLAGS = {"data_root": "--data-root", "splits": "--splits", "manifest": "--manifest",
                  "reference": "--reference", "preset": "--synth-preset", "min_train_tracks": "--min-train-tracks"}
@@ -132,12 +135,27 @@ def request_record(req: RunRequest, *, preset_version: str, device: str, separat
 
 
 def make_separator(name: str | None, cache_dir: Path | None, device: str):
-    """A Demucs separator for datasets without vocal stems, built only when a vocals plugin needs one."""
+    """A Demucs separator for datasets without vocal stems, built only when a vocals plugin needs one.
+
+    ``name`` is a known Demucs model, a local folder or file, or (with trust) any other demucs model; see
+    :func:`singerbench.separation.separator_from_option`.
+    """
     if name is None:
         return None
-    from singerbench.separation import DemucsSeparator
+    from singerbench.separation import separator_from_option
 
-    return DemucsSeparator(model=name, cache_dir=cache_dir, device=device)
+    return separator_from_option(name, cache_dir=cache_dir, device=device)
+
+
+def check_outputs(output: Path, cache_dir: Path | None, separator: object | None) -> None:
+    """Probe-write the result's folder and the caches, so an unwritable place fails now, not after the work."""
+    output = Path(output)
+    if output.is_dir():
+        raise UserError(f"the result path {output} is a folder; give a file name (--output DIR/result.json)")
+    check_writable(output.parent, "the result")
+    check_writable(station_dir("embeddings", cache_dir), "the embedding cache")
+    if separator is not None:
+        check_writable(station_dir("separation", cache_dir), "the vocal-stem cache")
 
 
 def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
@@ -147,22 +165,27 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     preset = get_preset(req.preset)
     model: ResolvedModel = resolve_model(req.model)
     embedder = model.embedder
+    # before the dataset loads (which may render or download for minutes): the places every run writes
+    check_writable(station_dir("embeddings", req.cache_dir), "the embedding cache")
+    check_writable(Path(req.output).parent if req.output else Path(req.leaderboard_dir) / "results", "the result")
     manifest = load_dataset(
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
     needs_separation = embedder.input_kind == "vocals" and any(t.vocals is None for t in manifest.tracks)
     separator_name = req.separator or (DEFAULT_SEPARATOR if needs_separation else None)
     separator = make_separator(separator_name, req.cache_dir, device)
-    source = SegmentSource.for_embedder(embedder, separator=separator)
-    source.prepare(manifest.tracks, progress=req.progress)
     who = embedder.identity()
     output = req.output or default_result_path(
         req.leaderboard_dir, who["name"], manifest.name, preset.name, who["weights_id"]
     )
+    check_outputs(output, req.cache_dir, separator)
+    source = SegmentSource.for_embedder(embedder, separator=separator)
+    source.prepare(manifest.tracks, progress=req.progress)
 
     store = EmbeddingStore(station_dir("embeddings", req.cache_dir))
     t0 = time.perf_counter()
-    table = store.embed(embedder, manifest, source, batch_size=req.batch_size, device=device, progress=req.progress)
+    table = store.embed(embedder, manifest, source, batch_size=req.batch_size, device=device, progress=req.progress,
+                        check_batch=True)
     embed_s = time.perf_counter() - t0
 
     outcome = run_protocol(
@@ -184,5 +207,11 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
         reused=store.reused,
         request=request_record(req, preset_version=preset.version, device=device, separator=separator_name),
     )
-    result.to_json(output)
+    try:
+        result.to_json(output)
+    except OSError as e:
+        raise UserError(
+            f"cannot write the result {output}: {e.strerror or e}; the embeddings are cached, so the same command "
+            "run again (with space, or another --output) only trains the heads again"
+        ) from None
     return result, output

@@ -6,11 +6,18 @@ sample rate and length (sample-aligned with the mixture), under
 so an interrupted run keeps every finished track and resumes. A stem that would clip is scaled down as a
 whole (harmless: the SegmentSource peak-normalises each track anyway).
 
-Weights: ``repo=DIR`` loads a local demucs repository (``NAME.yaml`` naming checkpoint signatures plus
-``SIG-CHECKSUM.th`` files, the layout ``demucs.pretrained.get_model(name, repo=DIR)`` reads). Without it, the
-weights come from the Hugging Face Hub repo demucs itself uses (``adefossez/HTDemucs`` for ``htdemucs``):
-from the local Hub cache when they are there (no network), else downloaded; with ``HF_HUB_OFFLINE=1`` and
-an empty cache the separator fails at once with a UserError instead of retrying for 25 s.
+Weights: a name of :data:`KNOWN_SEPARATORS` (default ``mdx_extra``, the reference's separator) comes from
+the Hugging Face Hub repo demucs itself uses (``adefossez/Demucs-mdx_extra``): from the local Hub cache when
+it is there (no network), else downloaded; with ``HF_HUB_OFFLINE=1`` and an empty cache the separator fails
+at once with a UserError instead of retrying for 25 s. ``repo=DIR`` (``--separator DIR`` or a file in it)
+loads a local demucs repository (``NAME.yaml`` naming checkpoint signatures plus ``SIG-CHECKSUM.th`` or
+``SIG.safetensors`` files).
+
+No code from weights: demucs files name the Python class to build (safetensors metadata ``klass``, or a
+pickled class in ``.th`` files). Here only the Demucs classes of :data:`KNOWN_CLASSES` are built, ``.th``
+files are read with ``torch.load(weights_only=True)``, and a known name's bag must list the checkpoint
+signatures demucs ships for it. Anything else (another Hub repo, another class, a full unpickling) needs
+the user's explicit trust: ``--trust-separator`` or ``SINGERBENCH_TRUST=separator`` (:mod:`singerbench.trust`).
 
 demucs is an optional dependency (``pip install 'singerbench[separation]'``), imported only when used.
 """
@@ -22,6 +29,7 @@ import json
 import logging
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,9 +42,38 @@ from singerbench.errors import UserError
 from singerbench.io import atomic_write
 from singerbench.manifest import Track
 from singerbench.paths import station_dir
+from singerbench.trust import how_to_trust, trusted
 
-DEFAULT_MODEL = "htdemucs"
 HF_NAMESPACE = "adefossez"
+
+
+@dataclass(frozen=True)
+class KnownSeparator:
+    """A Demucs model that runs without trust: its Hub repo and the checkpoint signatures its bag must list."""
+
+    name: str
+    repo: str
+    models: tuple[str, ...]
+    revision: str = "main"
+
+
+#: The Demucs models singerbench runs without trust; the signatures are those of demucs 4.1's own bag files
+#: (``demucs/remote/*.yaml``), so a bag file on the Hub that lists other checkpoints is refused.
+KNOWN_SEPARATORS: dict[str, KnownSeparator] = {
+    k.name: k
+    for k in (
+        KnownSeparator("htdemucs", "adefossez/HTDemucs", ("955717e8",)),
+        KnownSeparator("htdemucs_ft", "adefossez/HTDemucs-ft", ("f7e0c4bc", "d12395a8", "92cfc3b6", "04573f0d")),
+        KnownSeparator("htdemucs_6s", "adefossez/HTDemucs-6s", ("5c90dfd2",)),
+        KnownSeparator("hdemucs_mmi", "adefossez/Demucs-hdemucs_mmi", ("75fc33f5",)),
+        KnownSeparator("mdx", "adefossez/Demucs-mdx", ("0d19c1c6", "7ecf8ec1", "c511e2ab", "7d865c68")),
+        KnownSeparator("mdx_extra", "adefossez/Demucs-mdx_extra", ("e51eebcc", "a1d90b5c", "5d2d6c55", "cfa93e08")),
+    )
+}
+#: The reference (pickle_embeddings.py of the paper's code) separates vocals with mdx_extra.
+DEFAULT_MODEL = "mdx_extra"
+#: The only classes a demucs weights file may name without trust.
+KNOWN_CLASSES = ("demucs.demucs.Demucs", "demucs.hdemucs.HDemucs", "demucs.htdemucs.HTDemucs")
 INSTALL_HINT = "install it with: pip install 'singerbench[separation]' (demucs==4.1.0)"
 log = logging.getLogger("singerbench.separation")
 
@@ -73,8 +110,124 @@ def _import_demucs() -> None:
         raise UserError(f"vocal separation needs demucs, which is not importable ({e}); {INSTALL_HINT}") from None
 
 
+def _known_class(path: str, where: Path) -> type:
+    """The class a weights file names, if it is a known Demucs class (or the user trusts separators)."""
+    import importlib
+
+    if path not in KNOWN_CLASSES and not trusted("separator"):
+        raise UserError(
+            f"demucs weights {where} name class {path!r}, not one of the known Demucs classes; building it "
+            f"could run code: {how_to_trust('separator')}"
+        )
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise UserError(f"demucs weights {where} name class {path!r}, which cannot be imported: {e}") from None
+
+
+def _check_structure(node: Any, where: Path) -> None:
+    """Refuse a safetensors ``structure`` that names a class outside :data:`KNOWN_CLASSES` (see demucs.hf)."""
+    if isinstance(node, dict):
+        if "_class" in node:
+            _known_class(str(node["_class"]), where)
+        for value in node.values():
+            _check_structure(value, where)
+    elif isinstance(node, list):
+        for value in node:
+            _check_structure(value, where)
+
+
+def load_checkpoint(path: Path) -> Any:
+    """One Demucs model from a ``.safetensors`` or ``.th`` file, building only known classes without trust."""
+    from demucs.states import load_model
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from demucs.hf import _decode_json, _unflatten_state
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                metadata = f.metadata() or {}
+                tensors = {key: f.get_tensor(key) for key in f.keys()}
+            structure = json.loads(metadata["structure"]) if "structure" in metadata else None
+            klass = _known_class(str(metadata["klass"]), path)
+            if structure is not None:
+                _check_structure(structure, path)
+            state = tensors if structure is None else _unflatten_state(tensors, structure)
+            package = {"klass": klass, "args": _decode_json(json.loads(metadata["args"])),
+                       "kwargs": _decode_json(json.loads(metadata["kwargs"])), "state": state}
+        except UserError:
+            raise
+        except Exception as e:
+            raise UserError(f"{path} is not a readable demucs safetensors file: {type(e).__name__}: {e}") from None
+        return load_model(package)
+    import pickle
+    from fractions import Fraction
+
+    import torch
+
+    classes = [_known_class(c, path) for c in KNOWN_CLASSES]
+    try:
+        with torch.serialization.safe_globals([*classes, Fraction]):
+            package = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if not trusted("separator"):
+            raise UserError(
+                f"demucs checkpoint {path} holds Python objects besides the known Demucs classes, which could run "
+                f"code when unpickled: {how_to_trust('separator')}"
+            ) from None
+        package = torch.load(path, map_location="cpu", weights_only=False)
+        log.warning("unpickled %s fully (trusted separator; %s)", path, str(e).splitlines()[0])
+    except Exception as e:
+        raise UserError(f"{path} is not a readable demucs checkpoint: {type(e).__name__}: {e}") from None
+    if not isinstance(package, dict) or not {"klass", "args", "kwargs", "state"} <= set(package):
+        raise UserError(f"{path} is not a demucs checkpoint (no klass/args/kwargs/state)")
+    return load_model(package)
+
+
+def separator_from_option(value: str, cache_dir: Path | None = None, device: str = "cpu") -> DemucsSeparator:
+    """The separator ``--separator VALUE`` names: a known model name, a local folder or file, or (trusted) more.
+
+    - a name of :data:`KNOWN_SEPARATORS`;
+    - a folder holding ``NAME.yaml`` bag files and checkpoints (the one bag, or the one checkpoint, in it);
+    - a bag file ``DIR/NAME.yaml`` or a checkpoint ``DIR/SIG[-CHECKSUM].th`` / ``DIR/SIG.safetensors``;
+    - any other demucs name or ``owner/name`` Hub repo, only with ``--trust-separator``.
+    """
+    path = Path(value).expanduser()
+    if path.is_dir():
+        bags = sorted(path.glob("*.yaml"))
+        checkpoints = sorted([*path.glob("*.th"), *path.glob("*.safetensors")])
+        if len(bags) == 1:
+            return DemucsSeparator(bags[0].stem, repo=path, cache_dir=cache_dir, device=device)
+        if not bags and len(checkpoints) == 1:
+            return DemucsSeparator(_checkpoint_sig(checkpoints[0]), repo=path, cache_dir=cache_dir, device=device)
+        raise UserError(
+            f"--separator {value}: the folder holds {len(bags)} bag files (.yaml) and {len(checkpoints)} "
+            "checkpoints; name one of them: --separator DIR/NAME.yaml or DIR/CHECKPOINT.th"
+        )
+    if path.is_file():
+        if path.suffix == ".yaml":
+            return DemucsSeparator(path.stem, repo=path.parent, cache_dir=cache_dir, device=device)
+        if path.suffix in (".th", ".safetensors"):
+            return DemucsSeparator(_checkpoint_sig(path), repo=path.parent, cache_dir=cache_dir, device=device)
+        raise UserError(f"--separator {value}: expected a demucs bag (.yaml) or checkpoint (.th, .safetensors)")
+    if value not in KNOWN_SEPARATORS and not trusted("separator"):
+        raise UserError(
+            f"--separator {value!r} is neither a known Demucs model ({', '.join(KNOWN_SEPARATORS)}) nor an "
+            f"existing local folder or file; other Hub models may run code: {how_to_trust('separator')}"
+        )
+    return DemucsSeparator(value, cache_dir=cache_dir, device=device)
+
+
+def _checkpoint_sig(path: Path) -> str:
+    """``SIG`` of ``SIG-CHECKSUM.th`` or ``SIG.safetensors`` (how demucs repositories name checkpoints)."""
+    return path.stem.rsplit("-", 1)[0] if path.suffix == ".th" and "-" in path.stem else path.stem
+
+
 class DemucsSeparator:
-    """Separates vocal stems with a Demucs model (``htdemucs`` by default) and caches them on disk."""
+    """Separates vocal stems with a Demucs model (``mdx_extra`` by default) and caches them on disk."""
 
     def __init__(
         self,
@@ -111,7 +264,8 @@ class DemucsSeparator:
         assert repo is not None
         if not repo.is_dir():
             raise UserError(f"demucs model repository {repo} does not exist or is not a folder")
-        checkpoints = {p.stem.rsplit("-", 1)[0] if "-" in p.stem else p.stem: p for p in repo.glob("*.th")}
+        found = sorted([*repo.glob("*.th"), *repo.glob("*.safetensors")])
+        checkpoints = {_checkpoint_sig(p): p for p in found}
         name = self.model_name
         if name in checkpoints:
             return [checkpoints[name]]
@@ -127,7 +281,13 @@ class DemucsSeparator:
     def _hub_files(self) -> list[Path]:
         from huggingface_hub import constants, hf_hub_download
 
-        repo_id = _hf_repo_id(self.model_name)
+        known = KNOWN_SEPARATORS.get(self.model_name)
+        if known is None and not trusted("separator"):
+            raise UserError(
+                f"demucs model {self.model_name!r} is not one of the known models ({', '.join(KNOWN_SEPARATORS)}); "
+                f"its weights could run code: {how_to_trust('separator')}"
+            )
+        repo_id = known.repo if known else _hf_repo_id(self.model_name)
         name = self.model_name.split("/", 1)[-1]
         offline = bool(constants.HF_HUB_OFFLINE)
 
@@ -138,18 +298,24 @@ class DemucsSeparator:
                 if offline:
                     raise UserError(
                         f"demucs weights {repo_id}/{filename} are not in the Hugging Face cache and HF_HUB_OFFLINE "
-                        "is set: run once with network access, or pass a local demucs repository (repo=DIR)"
+                        "is set: run once with network access, or pass a local demucs folder (--separator DIR)"
                     ) from None
             try:
                 return Path(hf_hub_download(repo_id, filename))
             except Exception as e:
                 raise UserError(
                     f"cannot download demucs weights {repo_id}/{filename} ({type(e).__name__}): check the "
-                    "network, or pass a local demucs repository (repo=DIR)"
+                    "network, or pass a local demucs folder (--separator DIR)"
                 ) from None
 
         bag = fetch(f"{name}.yaml")
-        return [bag] + [fetch(f"{sig}.safetensors") for sig in _bag_models(bag)]
+        sigs = _bag_models(bag)
+        if known is not None and tuple(sigs) != known.models and not trusted("separator"):
+            raise UserError(
+                f"the bag file of demucs model {name} in {repo_id} lists checkpoints {sigs}, not the known "
+                f"{list(known.models)}: {how_to_trust('separator')}"
+            )
+        return [bag] + [fetch(f"{sig}.safetensors") for sig in sigs]
 
     def separator_weights_id(self) -> str:
         """``demucs:<model>:<sig>``; sig hashes the weight files and the settings that change a stem."""
@@ -171,14 +337,10 @@ class DemucsSeparator:
         from demucs.apply import BagOfModels
 
         try:
-            if self.repo is not None:
-                from demucs.pretrained import get_model
-
-                model = get_model(self.model_name, repo=self.repo)
+            if files[0].suffix != ".yaml":  # a single checkpoint
+                model = load_checkpoint(files[0])
             else:
-                from demucs.hf import load_safetensors_model
-
-                models = [load_safetensors_model(f) for f in files[1:]]
+                models = [load_checkpoint(f) for f in files[1:]]
                 bag = _read_yaml(files[0])
                 model = BagOfModels(models, bag.get("weights"), bag.get("segment"))
         except UserError:
@@ -213,13 +375,13 @@ class DemucsSeparator:
 
     def separate_all(self, tracks: Sequence[Track], progress: bool = True) -> list[Path]:
         """The vocal stems of all ``tracks``, separating those not cached yet (with a progress bar)."""
-        from tqdm.auto import tqdm
+        from singerbench.progress import progress as progress_lines
 
         todo = [t for t in tracks if not self.stem_file(t).is_file()]
         if todo:
             log.info("separating the vocals of %d of %d tracks with %s (cached, resumable)", len(todo), len(tracks), self.model_name)
-            bar = tqdm(todo, desc=f"separating vocals ({self.model_name})", unit="track", disable=not progress)
-            for t in bar:
+            # a bar on a terminal, else a line at a bounded interval (singerbench.progress)
+            for t in progress_lines(todo, f"separating vocals ({self.model_name})", bar=progress, unit="track"):
                 self.vocals(t)
         return [self.stem_file(t) for t in tracks]
 

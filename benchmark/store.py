@@ -10,20 +10,31 @@ Layout (documented in ``docs/store.md``)::
         shards/<name>.json         the shard's index: segment keys, track ids, offsets (written after it)
 
 A shard counts only once its index exists, and both are renamed into place, so readers (and a run killed
-at any moment) never see half a shard. A segment key hashes the dataset name, the track id, where the stem
+at any moment) never see half a shard. A shard that fails to load anyway (a truncated or overwritten file,
+an index that does not match its array) is **quarantined**: moved to ``<model key>/quarantine/``, named in
+one log line, and its segments are computed again. New embeddings are written every ``flush_every``
+segments or ``FLUSH_SECONDS`` seconds, whichever comes first, so a crash or a full disk loses at most one
+batch; a full or read-only disk ends in one :class:`~singerbench.errors.UserError` line. Two runs of one
+model on one dataset take turns (an ``flock`` on ``<model key>/.lock-<dataset>``): the second waits, then
+finds the first one's embeddings and computes nothing twice. A segment key hashes the dataset name, the track id, where the stem
 comes from (``mixture``, ``dataset`` or the separator's identity), the sha256 of the bytes of the file that
 determines the audio (the stem, or the mixture a separator works on) and the offset in milliseconds.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import io
 import json
+import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,9 +46,24 @@ from singerbench.embedder import Embedder
 from singerbench.errors import UserError
 from singerbench.io import atomic_write, atomic_write_text
 from singerbench.manifest import Manifest, Track
+from singerbench.progress import Progress
 from singerbench.segments import SegmentSource
 
 STORE_FORMAT = "singerbench-embeddings/1"
+#: new embeddings are written at least this often (seconds), besides every ``flush_every`` segments
+FLUSH_SECONDS = 120.0
+log = logging.getLogger("singerbench.store")
+#: OSError numbers that mean "this disk cannot take the write": said in one line, not a traceback
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def disk_error(e: OSError, what: str, kept: str = "") -> UserError:
+    """One line for a write the disk refused (full, read-only, no permission), saying what was kept."""
+    reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+              errno.EROFS: "the file system is read-only", errno.EFBIG: "the file size limit is reached"}.get(
+        e.errno, "permission denied" if e.errno in (errno.EACCES, errno.EPERM) else os.strerror(e.errno or 0))
+    where = f" ({e.filename})" if e.filename else ""
+    return UserError(f"cannot write {what}{where}: {reason}. {kept}".rstrip())
 
 
 @dataclass
@@ -127,6 +153,7 @@ class EmbeddingStore:
         self.root = Path(root)
         self.computed = 0
         self.reused = 0
+        self.flushed = 0  # embeddings written to disk by the last embed() call
 
     # --- layout ------------------------------------------------------------------------------------------
 
@@ -160,15 +187,14 @@ class EmbeddingStore:
         progress: bool = False,
     ) -> list[str]:
         """Segment keys in order; each track's file is hashed once (and memoised on disk)."""
-        from tqdm.auto import tqdm
-
         digests = _Digests(self.root / "digests.json")
         tracks = list({t.id: t for t, _ in segments}.values())
         per_track: dict[str, tuple[str, str]] = {}
-        bar = tqdm(tracks, desc="identifying audio", unit="track", leave=False,
-                   disable=not progress or len(tracks) < 50)
-        for track in bar:
-            per_track[track.id] = (source.stem_id(track), digests.digest(source.identity_file(track)))
+        with Progress("identifying audio", len(tracks), "track", bar=progress and len(tracks) >= 50,
+                      quiet_below=50) as bar:
+            for track in tracks:
+                per_track[track.id] = (source.stem_id(track), digests.digest(source.identity_file(track)))
+                bar.update(1)
         out = []
         for track, off in segments:
             stem_id, sha = per_track[track.id]
@@ -181,27 +207,80 @@ class EmbeddingStore:
 
     # --- reading -----------------------------------------------------------------------------------------
 
-    def index(self, folder: Path) -> dict[str, tuple[Path, int]]:
-        """key -> (shard file, row) over every complete shard in ``folder`` (the oldest shard wins)."""
+    def index(self, folder: Path, dim: int | None = None) -> dict[str, tuple[Path, int]]:
+        """key -> (shard file, row) over every complete shard in ``folder`` (the oldest shard wins).
+
+        With ``dim``, each shard's array header is checked too; a shard that fails is quarantined.
+        """
         shard_dir = folder / "shards"
         for _ in range(5):  # a concurrent compaction may remove a listed shard: list again
             try:
-                return self._index_once(shard_dir)
+                return self._index_once(shard_dir, dim)
             except FileNotFoundError:
                 time.sleep(0.05)
-        return self._index_once(shard_dir)
+        return self._index_once(shard_dir, dim)
 
-    @staticmethod
-    def _index_once(shard_dir: Path) -> dict[str, tuple[Path, int]]:
+    @classmethod
+    def _index_once(cls, shard_dir: Path, dim: int | None) -> dict[str, tuple[Path, int]]:
         index: dict[str, tuple[Path, int]] = {}
         if not shard_dir.is_dir():
             return index
         for meta in sorted(shard_dir.glob("*.json")):
-            doc = json.loads(meta.read_text())
             npy = meta.with_suffix(".npy")
-            for row, key in enumerate(doc["keys"]):
+            try:
+                keys = cls._shard_keys(meta, npy, dim)
+            except FileNotFoundError:
+                if meta.exists():  # the index is there but its array is gone: damage, not a compaction
+                    cls._quarantine(meta, "its array file is missing")
+                    continue
+                raise
+            except ValueError as e:
+                cls._quarantine(meta, str(e))
+                continue
+            for row, key in enumerate(keys):
                 index.setdefault(key, (npy, row))
         return index
+
+    @staticmethod
+    def _shard_keys(meta: Path, npy: Path, dim: int | None) -> list[str]:
+        """The keys of a shard, after checking its index parses and its array header fits (ValueError if not)."""
+        try:
+            doc = json.loads(meta.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"its index is not JSON ({e})") from None
+        keys = doc.get("keys") if isinstance(doc, dict) else None
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ValueError("its index has no list of keys")
+        if dim is not None:
+            try:
+                arr = np.load(npy, mmap_mode="r")
+            except FileNotFoundError:
+                raise
+            except (ValueError, OSError, EOFError) as e:  # truncated, random bytes, not an .npy
+                raise ValueError(f"its array cannot be read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+            if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] < len(keys) or arr.dtype != np.float32:
+                raise ValueError(f"its array has shape {arr.shape} {arr.dtype}, expected ({len(keys)}, {dim}) float32")
+        return keys
+
+    @staticmethod
+    def _quarantine(meta: Path, why: str) -> None:
+        """Move a damaged shard (index and array) to ``<model>/quarantine/``; its segments are computed again."""
+        target = meta.parent.parent / "quarantine"
+        moved = []
+        try:
+            target.mkdir(exist_ok=True)
+            for f in (meta, meta.with_suffix(".npy")):
+                if f.exists():
+                    os.replace(f, target / f.name)
+                    moved.append(f.name)
+        except OSError as e:
+            raise UserError(
+                f"embedding shard {meta.with_suffix('')} is damaged ({why}) and cannot be moved aside ({e}); "
+                f"delete {meta} and {meta.with_suffix('.npy')} and run again"
+            ) from None
+        if moved:
+            log.warning("embedding shard %s is damaged (%s): moved to %s; its segments will be computed again",
+                        meta.with_suffix(""), why, target)
 
     @staticmethod
     def _gather(index: dict[str, tuple[Path, int]], keys: Sequence[str], dim: int) -> np.ndarray:
@@ -213,20 +292,38 @@ class EmbeddingStore:
             dst.append(i)
             src.append(row)
         for shard, (dst, src) in by_shard.items():
-            arr = np.load(shard, mmap_mode="r")
-            if arr.ndim != 2 or arr.shape[1] != dim:
-                raise UserError(f"embedding shard {shard} has shape {arr.shape}, expected (n, {dim}): delete it")
-            out[dst] = arr[src]
+            try:
+                arr = np.load(shard, mmap_mode="r")
+                if arr.ndim != 2 or arr.shape[1] != dim:
+                    raise ValueError(f"shape {arr.shape}")
+                out[dst] = arr[src]
+            except (ValueError, OSError, EOFError, IndexError) as e:
+                raise UserError(
+                    f"embedding shard {shard} cannot be read ({e}); delete {shard} and {shard.with_suffix('.json')} "
+                    "and run again (its segments are computed anew)"
+                ) from None
         return out
 
     # --- writing -----------------------------------------------------------------------------------------
 
-    @classmethod
-    def _flush(cls, folder: Path, keys: list[str], items: list[tuple[Track, float]], vectors: list[np.ndarray]) -> None:
+    #: the function that writes a shard's array into an open file (a seam for fault-injection tests)
+    write_array = staticmethod(lambda f, arr: _write_npy(f, arr))
+
+    def _flush(self, folder: Path, keys: list[str], items: list[tuple[Track, float]], vectors: list[np.ndarray]) -> None:
         if keys:
-            cls._write_shard(
-                folder / "shards", keys, [t.id for t, _ in items], [o for _, o in items], np.concatenate(vectors)
-            )
+            try:
+                self._write_shard(
+                    folder / "shards", keys, [t.id for t, _ in items], [o for _, o in items], np.concatenate(vectors)
+                )
+            except OSError as e:
+                if e.errno not in DISK_ERRNOS:
+                    raise
+                raise disk_error(
+                    e, f"{len(keys)} new embeddings to the cache",
+                    f"Embeddings written before are kept ({self.flushed} this run); free space and run the same "
+                    "command again to resume.",
+                ) from None
+            self.flushed += len(keys)
 
     def compact(self, embedder: Embedder, stale_after_s: float = 3600.0) -> int:
         """Merge a model folder's shards into one (fewer files to open); returns the shard count before.
@@ -265,9 +362,8 @@ class EmbeddingStore:
                     pass
         return len(metas)
 
-    @staticmethod
     def _write_shard(
-        shard_dir: Path, keys: list[str], tracks: list[str], offsets: list[float], vectors: np.ndarray
+        self, shard_dir: Path, keys: list[str], tracks: list[str], offsets: list[float], vectors: np.ndarray
     ) -> None:
         """Write one shard: the array first, then its index (which makes it count)."""
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -275,7 +371,7 @@ class EmbeddingStore:
 
         def write_npy(tmp: Path) -> None:
             with open(tmp, "wb") as f:
-                np.save(f, arr)
+                self.write_array(f, arr)
 
         atomic_write(shard_dir / f"{name}.npy", write_npy)
         doc = {"keys": keys, "tracks": tracks, "offsets": [float(o) for o in offsets]}
@@ -293,14 +389,14 @@ class EmbeddingStore:
         device: str = "cpu",
         progress: bool = True,
         flush_every: int = 256,
+        check_batch: bool = False,
     ) -> EmbeddingTable:
         """Embeddings of every vocal segment of ``tracks`` (default: all), computing only what is missing.
 
-        Sets :attr:`computed` and :attr:`reused`. Every ``flush_every`` new embeddings (and when the run
-        stops, also by Ctrl-C or an error) what was computed is written, so a rerun resumes.
+        Sets :attr:`computed` and :attr:`reused`. Every ``flush_every`` new embeddings or ``FLUSH_SECONDS``
+        (and when the run stops, also by Ctrl-C or an error) what was computed is written, so a rerun
+        resumes. ``check_batch`` runs ``validate``'s batch-independence check on the first computed batch.
         """
-        from tqdm.auto import tqdm
-
         name = embedder.plugin_name()
         dim = embedder.embedding_dim
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim <= 0:
@@ -313,9 +409,38 @@ class EmbeddingStore:
         segments = list(manifest.segments(tracks))
         keys = self.keys(manifest, source, segments, progress=progress)
         folder = self.model_dir(embedder)
-        self._write_meta(folder, embedder)
-        index = self.index(folder)
+        self.computed = self.flushed = 0
+        missing, missing_keys = self._missing(folder, segments, keys, dim)
+        self.reused = len(set(keys)) - len(missing_keys)
 
+        if missing:
+            try:
+                self._write_meta(folder, embedder)
+            except OSError as e:
+                if e.errno not in DISK_ERRNOS:
+                    raise
+                raise disk_error(e, "the embedding cache") from None
+            with self._turn(folder, manifest.name):
+                # a run that held the turn before may have computed these meanwhile
+                missing, missing_keys = self._missing(folder, segments, keys, dim)
+                self.reused = len(set(keys)) - len(missing_keys)
+                if missing:
+                    source.prepare(list(dict.fromkeys(t for t, _ in missing)), progress=progress)
+                    self._compute(embedder, source, folder, missing, missing_keys, batch_size, device, progress,
+                                  flush_every, check_batch)
+        index = self.index(folder, dim)
+        vectors = self._gather(index, keys, dim) if keys else np.empty((0, dim), dtype=np.float32)
+        return EmbeddingTable(
+            track_ids=[t.id for t, _ in segments],
+            offsets=np.asarray([o for _, o in segments], dtype=np.float64),
+            vectors=vectors,
+        )
+
+    def _missing(
+        self, folder: Path, segments: list[tuple[Track, float]], keys: list[str], dim: int
+    ) -> tuple[list[tuple[Track, float]], list[str]]:
+        """The segments (and keys) of ``keys`` no complete shard holds yet, each once."""
+        index = self.index(folder, dim)
         missing: list[tuple[Track, float]] = []
         missing_keys: list[str] = []
         queued: set[str] = set()
@@ -324,21 +449,29 @@ class EmbeddingStore:
                 queued.add(k)
                 missing.append(seg)
                 missing_keys.append(k)
-        self.computed = 0
-        self.reused = len(set(keys)) - len(missing_keys)
+        return missing, missing_keys
 
-        if missing:
-            source.prepare(list(dict.fromkeys(t for t, _ in missing)), progress=progress)
-            self._compute(embedder, source, folder, missing, missing_keys, batch_size, device, progress,
-                          flush_every, tqdm)
-            index = self.index(folder)
-
-        vectors = self._gather(index, keys, dim) if keys else np.empty((0, dim), dtype=np.float32)
-        return EmbeddingTable(
-            track_ids=[t.id for t, _ in segments],
-            offsets=np.asarray([o for _, o in segments], dtype=np.float64),
-            vectors=vectors,
-        )
+    @staticmethod
+    @contextmanager
+    def _turn(folder: Path, dataset: str) -> Iterator[None]:
+        """Hold the lock of (this model, ``dataset``): concurrent runs take turns instead of embedding twice."""
+        path = folder / f".lock-{_hash(dataset, 12)}"
+        try:
+            handle = open(path, "a")
+        except OSError as e:
+            if e.errno not in DISK_ERRNOS:
+                raise
+            raise disk_error(e, "the embedding cache's lock file") from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("another run is embedding %s with this model; waiting for it to finish", dataset)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _compute(
         self,
@@ -351,8 +484,10 @@ class EmbeddingStore:
         device: str,
         progress: bool,
         flush_every: int,
-        tqdm,
+        check_batch: bool = False,
     ) -> None:
+        from singerbench.validate import batch_dependence
+
         name = embedder.plugin_name()
         dim = int(embedder.embedding_dim)
         embedder.eval()
@@ -361,34 +496,58 @@ class EmbeddingStore:
         pend_items: list[tuple[Track, float]] = []
         pend_vecs: list[np.ndarray] = []
         lock = threading.Lock()
+        last_flush = time.monotonic()
 
         def flush() -> None:
+            nonlocal last_flush
             with lock:
                 self._flush(folder, pend_keys, pend_items, pend_vecs)
                 pend_keys.clear()
                 pend_items.clear()
                 pend_vecs.clear()
+                last_flush = time.monotonic()
 
-        bar = tqdm(total=len(missing), desc=f"embedding ({name})", unit="seg", disable=not progress)
+        bar = Progress(f"embedding ({name})", len(missing), "seg", bar=progress)
         bar.set_postfix(reused=self.reused)
-        done = 0
+        done, finished = 0, False
         try:
             with torch.inference_mode():
                 for items, batch in source.batches(missing, batch_size):
                     out = embedder.embed(batch.to(device))
                     vec = _check_output(name, out, len(items), dim)
+                    if check_batch and done == 0 and len(items) > 1:
+                        problem = batch_dependence(embedder, batch.to(device), out)
+                        if problem:
+                            raise UserError(
+                                f"model {name!r} violates the plugin contract: {problem}; nothing was stored "
+                                f"(`singerbench validate` runs every check)"
+                            )
                     pend_keys.extend(missing_keys[done : done + len(items)])
                     pend_items.extend(items)
                     pend_vecs.append(vec)
                     done += len(items)
                     self.computed = done
                     bar.update(len(items))
-                    if len(pend_keys) >= flush_every:
+                    if len(pend_keys) >= flush_every or time.monotonic() - last_flush >= FLUSH_SECONDS:
                         flush()
+            finished = True
         finally:
             # whatever was computed and checked is kept, also on Ctrl-C or a plugin error
+            bar.close(finished)
             flush()
-            bar.close()
+
+
+def _write_npy(f, arr: np.ndarray) -> None:
+    """``np.save`` through Python's own ``write`` and an fsync, so a full disk raises ``OSError(ENOSPC)``.
+
+    ``np.save`` on a real file writes with C ``fwrite`` (``ndarray.tofile``), which can truncate silently or
+    fail without an errno when the disk is full or a file size limit is hit.
+    """
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    f.write(buf.getbuffer())
+    f.flush()
+    os.fsync(f.fileno())
 
 
 def _check_output(name: str, out: object, batch: int, dim: int) -> np.ndarray:

@@ -101,8 +101,24 @@ def validate_embedder(embedder: Embedder, batch_size: int = 3) -> ValidationRepo
     report.checks.append("a segment's embedding does not depend on its batch")
     alone = call(batch[:1])
     if alone is not None and tuple(alone.shape) == (1, d) and not _close(out[:1], alone):
-        report.problems.append(
-            "batch-size dependence: the first segment embedded alone differs from the same segment in a batch "
-            "(batch statistics used at inference, or normalisation across the batch?)"
-        )
+        report.problems.append(BATCH_DEPENDENCE)
     return report
+
+
+BATCH_DEPENDENCE = (
+    "batch-size dependence: the first segment embedded alone differs from the same segment in a batch "
+    "(batch statistics used at inference, or normalisation across the batch?)"
+)
+
+
+def batch_dependence(embedder: Embedder, batch: torch.Tensor, out: torch.Tensor) -> str | None:
+    """The check ``validate`` makes, on a batch already embedded as ``out``: the problem, or None.
+
+    ``run`` calls it on its first computed batch, so a batch-dependent plugin is refused before its
+    embeddings are stored; the cost is one extra one-segment call.
+    """
+    with torch.inference_mode():
+        alone = embedder.embed(batch[:1])
+    if not isinstance(alone, torch.Tensor) or tuple(alone.shape) != tuple(out[:1].shape):
+        return f"embed() of one segment returned {getattr(alone, 'shape', type(alone).__name__)}, not (1, D)"
+    return None if _close(out[:1].float(), alone.float()) else BATCH_DEPENDENCE

@@ -101,7 +101,8 @@ def test_validate_cli_accepts_good_plugin(plugin_file, capsys):
         ("no-such-model", "unknown model 'no-such-model'; registered models:"),
         ("/nonexistent/plugin.py:Thing", "plugin file /nonexistent/plugin.py does not exist"),
         ("json:JSONDecoder", "json:JSONDecoder is not a subclass of singerbench.embedder.Embedder"),
-        ("no_such_module_xyz:Thing", "cannot import module 'no_such_module_xyz'"),
+        ("no_such_module_xyz:Thing", "module 'no_such_module_xyz' cannot be imported"),
+        ("mfc", "unknown model 'mfc'; did you mean 'mfcc'?"),
     ],
 )
 def test_bad_model_specs_give_one_clear_line(spec, needle, capsys):

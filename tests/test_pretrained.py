@@ -103,7 +103,7 @@ def test_shape_mismatch_is_a_user_error(tmp_path) -> None:
         load_pretrained(folder)
 
 
-def test_broken_folders_are_user_errors(tmp_path) -> None:
+def test_broken_folders_are_user_errors(tmp_path, monkeypatch) -> None:
     with pytest.raises(UserError, match="does not exist"):
         load_pretrained(tmp_path / "nowhere")
     folder = save_pretrained(VocalEmbedder(**TINY), tmp_path / "w")
@@ -113,8 +113,12 @@ def test_broken_folders_are_user_errors(tmp_path) -> None:
     folder = save_pretrained(VocalEmbedder(**TINY), tmp_path / "w3")
     doc = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**doc, "plugin": "no_such_module_xyz:Thing"}))
+    with pytest.raises(UserError, match="not a registered singerbench model.*--trust-plugin"):
+        load_pretrained(folder)
+    monkeypatch.setenv("SINGERBENCH_TRUST", "plugin")  # the user's opt-in: then it is just a missing module
     with pytest.raises(UserError, match="cannot be imported"):
         load_pretrained(folder)
+    monkeypatch.delenv("SINGERBENCH_TRUST")
     (folder / "config.json").write_text(json.dumps({**doc, "format": "other/1"}))
     with pytest.raises(UserError, match="singerbench-weights/1"):
         load_pretrained(folder)

@@ -119,8 +119,8 @@ def test_missing_weights_fail_at_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
-    with pytest.raises(UserError, match=r"adefossez/HTDemucs/htdemucs.yaml are not in the Hugging Face cache"):
-        DemucsSeparator().separator_weights_id()
+    with pytest.raises(UserError, match=r"adefossez/Demucs-mdx_extra/mdx_extra.yaml are not in the Hugging Face cache"):
+        DemucsSeparator().separator_weights_id()  # the default is the reference's mdx_extra
     with pytest.raises(UserError, match="does not exist"):
         DemucsSeparator("tiny", repo=tmp_path / "nowhere").load_model()
     (tmp_path / "r").mkdir()

@@ -339,8 +339,11 @@ def load_published(
 ) -> Manifest:
     """The whole load: find and read the split files, validate, map to audio, build the Manifest."""
     name = prefix = layout.name
-    if data_root is None:
-        raise UserError(f"dataset {name!r} needs --data-root, the folder that holds its audio")
+    if data_root is None:  # name every missing option at once (the split files are looked up under it)
+        missing = ["--data-root DIR (the folder that holds its audio)"]
+        if splits is None:
+            missing.append(f"--splits PATH (the paper's splits.zip or its unpacked folder, from {RELEASES_URL})")
+        raise UserError(f"dataset {name!r} needs " + " and ".join(missing))
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise UserError(f"--data-root {root} is not a folder")
