@@ -64,6 +64,9 @@ def dataset_options(f):
         click.option("--manifest", type=click.Path(path_type=Path), help="Bring-your-own manifest (closed, cloned)."),
         click.option("--reference", type=click.Path(path_type=Path), help="Closed-set manifest the cloned set is tested against."),
         click.option("--drop-small", is_flag=True, default=None, help="Drop singers below the protocol's minimum instead of stopping (fma, mtg)."),
+        click.option("--offsets", type=click.Choice(["vad", "hop", "error"]),
+                     help="Rows without vocal offsets: the vocal detector finds them (vad), every 6 s (hop), or stop (error)."),
+        click.option("--lenient", is_flag=True, default=None, help="Ignore unknown manifest columns with a warning (closed, cloned)."),
         click.option("--synth-preset", type=click.Choice(["tiny", "small", "full"]), help="Size of the generated corpus (synth; default small)."),
         click.option("-D", "dataset_option", multiple=True, metavar="KEY=VALUE", help="Any other dataset option, e.g. -D singer_column=artist."),
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache root (default: $SINGERBENCH_CACHE_DIR or ~/.cache/singerbench)."),
@@ -79,7 +82,7 @@ device_option = click.option("--device", default="auto", show_default=True, help
 
 def _collect_dataset_options(kw: dict) -> dict:
     options = _parse_dataset_options(kw.pop("dataset_option"))
-    for key in ("data_root", "splits", "manifest", "reference", "drop_small"):
+    for key in ("data_root", "splits", "manifest", "reference", "drop_small", "offsets", "lenient"):
         value = kw.pop(key)
         if value is not None:
             options[key] = value
@@ -278,14 +281,22 @@ def leaderboard(results: tuple[Path, ...], out: Path) -> None:
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @dataset_options
 def probe(results: tuple[Path, ...], **kw) -> None:
-    """What models listen to on cloned tracks: the voice, or the singer whose backing they hear."""
-    from singerbench.datasets import load_dataset
-    from singerbench.leaderboard import load_results
-    from singerbench.probe import probe_results, to_markdown
+    """What models listen to on cloned tracks: the voice, or the singer whose backing they hear.
 
+    Each result is probed on the dataset it records; dataset options, when given, override that for all.
+    Results that cannot be probed are named with the reason; nothing is rendered or separated."""
+    from click.core import ParameterSource
+
+    from singerbench.probe import probe_paths
+
+    ctx = click.get_current_context()
     options = _collect_dataset_options(kw)
-    manifest = load_dataset(kw["dataset"], {"cache_dir": kw["cache_dir"], "progress": _progress(kw)}, **options)
-    click.echo(to_markdown(probe_results(load_results(list(results)), manifest)))
+    _progress(kw)
+    given = options or ctx.get_parameter_source("dataset") != ParameterSource.DEFAULT
+    report = probe_paths(list(results), cache_dir=kw["cache_dir"], dataset=(kw["dataset"], options) if given else None)
+    click.echo(report.to_markdown())
+    if not report.rows:
+        raise UserError(f"no result could be probed ({len(report.skipped)} skipped, see the notes above)")
 
 
 @cli.command()

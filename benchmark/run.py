@@ -91,8 +91,10 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     manifest = load_dataset(
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
-    needs_separation = embedder.input_kind == "vocals" and any(t.vocals is None for t in manifest.tracks)
-    separator = make_separator(req.separator or ("htdemucs" if needs_separation else None), req.cache_dir, device)
+    probe = SegmentSource.for_embedder(embedder)
+    needs_separation = any(probe.needs_separation(t) for t in manifest.tracks)
+    # no separator (and no weights) when the dataset holds every stem the plugin listens to
+    separator = make_separator(req.separator or "htdemucs", req.cache_dir, device) if needs_separation else None
     source = SegmentSource.for_embedder(embedder, separator=separator)
     source.prepare(manifest.tracks, progress=req.progress)
     weights_id = embedder.weights_id()
@@ -117,7 +119,7 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     result = RunResult.from_outcome(
         outcome,
         ModelInfo.from_embedder(embedder, model.spec, model.source),
-        DatasetInfo.from_manifest(manifest),
+        DatasetInfo.from_manifest(manifest, source),
         embedding_seconds=embed_s,
         total_seconds=time.perf_counter() - started,
         computed=store.computed,
