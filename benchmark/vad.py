@@ -76,8 +76,38 @@ def _power_spec(wave: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.rfft(frames, axis=1)) ** 2
 
 
+#: how many statistics :func:`segment_features` computes per segment
+N_FEATURES = 36
+#: a segment quieter than this (RMS, dB re full scale, before any normalisation) is never vocal
+SILENCE_DBFS = -55.0
+
+
+def _pitch_track(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, cepstral peak prominence and the quefrency (samples) of the peak in the 80-400 Hz pitch range."""
+    cep = np.fft.irfft(np.log(p + 1e-10), axis=1)
+    lo, hi = SR // 400, SR // 80
+    band = cep[:, lo:hi]
+    q = band.argmax(axis=1)
+    cpp = band.max(axis=1) - np.median(band, axis=1)
+    return cpp, (q + lo).astype(np.float64)
+
+
+def _pitch_stats(cpp: np.ndarray, q: np.ndarray) -> list[float]:
+    """Voicing share and how the pitch moves between voiced frames (voices glide and waver; keys hold still)."""
+    voiced = cpp > 0.25
+    both = voiced[1:] & voiced[:-1]
+    d = np.abs(np.diff(np.log(q)))[both] if both.any() else np.zeros(1)
+    return [float(voiced.mean()), float(cpp.mean()), float(np.percentile(cpp, 90)), float((d == 0).mean()),
+            float(((d > 0) & (d < 0.06)).mean()), float((d >= 0.06).mean())]
+
+
 def segment_features(wave: np.ndarray, sr: int, seconds: float = 3.0) -> np.ndarray:
-    """(n_segments, 24) features of consecutive ``seconds``-long segments of a mono waveform."""
+    """(n_segments, N_FEATURES) statistics of consecutive ``seconds``-long segments of a mono waveform.
+
+    Spectral shape and its motion, syllabic modulation, flatness and pitch behaviour are computed on the
+    track peak-normalised (level-free); the absolute level of the segment and its level relative to the
+    track's loudest and median segments are kept as features too, so silence and faint noise are told apart.
+    """
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 2:
         wave = wave.mean(axis=0) if wave.shape[0] <= 2 else wave.mean(axis=1)
@@ -86,20 +116,20 @@ def segment_features(wave: np.ndarray, sr: int, seconds: float = 3.0) -> np.ndar
     seg = int(round(seconds * SR))
     n_seg = wave.size // seg
     if n_seg == 0:
-        return np.zeros((0, 24), dtype=np.float32)
+        return np.zeros((0, N_FEATURES), dtype=np.float32)
     peak = float(np.max(np.abs(wave))) or 1.0
-    wave = wave / peak
     fb = _mel_fb(SR)
     freqs = np.linspace(0, SR / 2, N_FFT // 2 + 1)
     band = (freqs >= 300) & (freqs <= 4000)
     per_seg = []
     energies = []
     for k in range(n_seg):
-        p = _power_spec(wave[k * seg : (k + 1) * seg])
+        raw = wave[k * seg : (k + 1) * seg].astype(np.float64)
+        abs_db = 10 * np.log10(np.mean(raw**2) + 1e-12)
+        p = _power_spec((raw / peak).astype(np.float32))
         mel = np.log(p @ fb.T + 1e-8)  # frames x mels
         groups = mel.reshape(mel.shape[0], 8, N_MELS // 8).mean(axis=2)
-        energy = float(np.log(p.sum(axis=1).mean() + 1e-10))
-        energies.append(energy)
+        energies.append(float(np.log(p.sum(axis=1).mean() + 1e-10)))
         lp = np.log(p[:, band] + 1e-8)
         flux = np.maximum(np.diff(lp, axis=0), 0).mean() if lp.shape[0] > 1 else 0.0
         env = np.log(p[:, band].sum(axis=1) + 1e-8)
@@ -112,13 +142,19 @@ def segment_features(wave: np.ndarray, sr: int, seconds: float = 3.0) -> np.ndar
         motion = np.abs(np.diff(cep, axis=0)).mean() if cep.shape[0] > 1 else 0.0
         frame_e = np.log(p.sum(axis=1) + 1e-10)
         quiet = float(np.mean(frame_e < frame_e.max() - np.log(10.0) * 3.0))
+        cpp, q = _pitch_track(p)
+        centroid = float((p @ freqs).sum() / (p.sum() + 1e-10)) / 1000.0
         per_seg.append(
             [*groups.mean(axis=0) - groups.mean(), *groups.std(axis=0), flux, syll, float(flat.mean()),
-             0.0, motion, quiet, float(groups.std(axis=1).mean()), float(np.std(env))]
+             0.0, motion, quiet, float(groups.std(axis=1).mean()), float(np.std(env)),
+             abs_db / 10.0, 0.0, float(np.log10(flat.mean() + 1e-6)), float(np.std(np.log(flat + 1e-6))),
+             centroid, float(np.diff(mel, axis=0).std()) if mel.shape[0] > 1 else 0.0,
+             *_pitch_stats(cpp, q)]
         )
     feats = np.asarray(per_seg, dtype=np.float64)
     e = np.asarray(energies)
     feats[:, 19] = (e - e.max()) / np.log(10.0)  # loudness relative to the loudest segment, in bels
+    feats[:, 25] = (e - np.median(e)) / np.log(10.0)  # ...and to the track's median segment
     return feats.astype(np.float32)
 
 
@@ -131,15 +167,23 @@ def _load_weights(path: Path = WEIGHTS_PATH) -> dict:
 
 
 @lru_cache(maxsize=2)
-def _weights(path: Path = WEIGHTS_PATH) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _weights(path: Path = WEIGHTS_PATH) -> dict:
     doc = _load_weights(path)
-    return (np.asarray(doc["mean"]), np.asarray(doc["scale"]), np.asarray(doc["coef"]), float(doc["intercept"]))
+    if len(doc.get("mean", ())) != N_FEATURES:
+        raise UserError(f"VAD weights {path} do not fit this version's {N_FEATURES} features; refit them with "
+                        "python -m singerbench.vad")
+    return {k: np.asarray(v) if isinstance(v, list) else v for k, v in doc.items()}
 
 
-def _predict(feats: np.ndarray, weights: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None) -> np.ndarray:
-    mean, scale, coef, b = weights if weights is not None else _weights()
-    z = ((feats - mean) / scale) @ coef + b
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+def _predict(feats: np.ndarray, weights: dict | None = None) -> np.ndarray:
+    """Vocal probability per row of ``feats``: a small MLP (one tanh layer), or logistic when it has none."""
+    w = weights if weights is not None else _weights()
+    z = (feats - w["mean"]) / w["scale"]
+    if "hidden" in w:
+        z = np.tanh(z @ w["hidden"] + w["hidden_bias"])
+    logit = z @ w["coef"] + float(w["intercept"])
+    prob = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+    return np.where(feats[:, 24] * 10.0 < SILENCE_DBFS, 0.0, prob)  # silence is never vocal
 
 
 def detect_vocal_segments(
@@ -271,6 +315,36 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50
         if np.abs(step).max() < 1e-8:
             break
     return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": w[:-1].tolist(), "intercept": float(w[-1])}
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 16, l2: float = 1e-3, steps: int = 3000,
+            lr: float = 0.01, seed: int = 0) -> dict:
+    """Balanced cross-entropy MLP (standardise, ``hidden`` tanh units, logistic output) by full-batch Adam."""
+    rng = np.random.default_rng(seed)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    z = (x - mean) / scale
+    pos, neg = max(int(y.sum()), 1), max(int(len(y) - y.sum()), 1)
+    sw = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * neg)) / len(y)
+    params = [rng.normal(0, 1 / np.sqrt(z.shape[1]), (z.shape[1], hidden)), np.zeros(hidden),
+              rng.normal(0, 1 / np.sqrt(hidden), hidden), np.zeros(1)]
+    m = [np.zeros_like(q) for q in params]
+    v = [np.zeros_like(q) for q in params]
+    for t in range(1, steps + 1):
+        w1, b1, w2, b2 = params
+        h = np.tanh(z @ w1 + b1)
+        p = 1.0 / (1.0 + np.exp(-np.clip(h @ w2 + b2[0], -50, 50)))
+        g = sw * (p - y)
+        gh = np.outer(g, w2) * (1 - h**2)
+        grads = [z.T @ gh + l2 * w1, gh.sum(axis=0), h.T @ g + l2 * w2, np.array([g.sum()])]
+        for i, gr in enumerate(grads):
+            m[i] = 0.9 * m[i] + 0.1 * gr
+            v[i] = 0.999 * v[i] + 0.001 * gr**2
+            params[i] = params[i] - lr * (m[i] / (1 - 0.9**t)) / (np.sqrt(v[i] / (1 - 0.999**t)) + 1e-8)
+    w1, b1, w2, b2 = params
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "hidden": w1.tolist(), "hidden_bias": b1.tolist(),
+            "coef": w2.tolist(), "intercept": float(b2[0])}
 
 
 def train_vad(manifests: Sequence, out: Path = WEIGHTS_PATH, note: str = "") -> dict:
