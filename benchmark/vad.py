@@ -169,7 +169,7 @@ def _load_weights(path: Path = WEIGHTS_PATH) -> dict:
 @lru_cache(maxsize=2)
 def _weights(path: Path = WEIGHTS_PATH) -> dict:
     doc = _load_weights(path)
-    if len(doc.get("mean", ())) != N_FEATURES:
+    if len(doc.get("features", doc.get("mean", ()))) > N_FEATURES or "features" not in doc and len(doc["mean"]) != N_FEATURES:
         raise UserError(f"VAD weights {path} do not fit this version's {N_FEATURES} features; refit them with "
                         "python -m singerbench.vad")
     return {k: np.asarray(v) if isinstance(v, list) else v for k, v in doc.items()}
@@ -178,7 +178,8 @@ def _weights(path: Path = WEIGHTS_PATH) -> dict:
 def _predict(feats: np.ndarray, weights: dict | None = None) -> np.ndarray:
     """Vocal probability per row of ``feats``: a small MLP (one tanh layer), or logistic when it has none."""
     w = weights if weights is not None else _weights()
-    z = (feats - w["mean"]) / w["scale"]
+    used = feats[:, np.asarray(w["features"], dtype=int)] if "features" in w else feats
+    z = (used - w["mean"]) / w["scale"]
     if "hidden" in w:
         z = np.tanh(z @ w["hidden"] + w["hidden_bias"])
     logit = z @ w["coef"] + float(w["intercept"])
@@ -347,15 +348,26 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 16, l2: float = 1e-3, st
             "coef": w2.tolist(), "intercept": float(b2[0])}
 
 
-def train_vad(manifests: Sequence, out: Path = WEIGHTS_PATH, note: str = "") -> dict:
-    """Fit the VAD on the ground truth of generated datasets' vocal stems (mixtures and stems) and save it."""
+#: the statistics the shipped MLP reads: all but the absolute level (kept only for the silence gate), so that
+#: how loud a file was mastered never decides whether someone sings in it
+FIT_FEATURES = tuple(i for i in range(N_FEATURES) if i != 24)
+FIT = {"hidden": 16, "l2": 1e-3, "steps": 3000, "lr": 0.01, "seed": 0}
+
+
+def train_vad(labelled: Sequence, negatives: Sequence[Path], out: Path = WEIGHTS_PATH, note: str = "") -> dict:
+    """Fit the detector on manifests with vocal stems (ground truth; mixtures and stems) plus voiceless files
+    (every segment 0), with the settings :data:`FIT`, and save it as the weights document."""
     from singerbench.io import atomic_write_text
 
-    parts = [labelled_segments(m) for m in manifests]
-    x = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts]).astype(np.float64)
-    doc = fit_logistic(x, y)
-    doc.update(threshold=DEFAULT_THRESHOLD, trained_on=note, segments=int(len(y)), vocal=int(y.sum()))
+    parts = [labelled_segments(m) for m in labelled]
+    xs = [p[0] for p in parts] + [segment_features(*read_mono(f)) for f in negatives]
+    ys = [p[1] for p in parts] + [np.zeros(len(x), dtype=np.int8) for x in xs[len(parts):]]
+    x = np.concatenate(xs)[:, FIT_FEATURES]
+    y = np.concatenate(ys).astype(np.float64)
+    settings = {k: v for k, v in FIT.items()}
+    doc = fit_mlp(x, y, **settings)
+    doc.update(features=list(FIT_FEATURES), threshold=DEFAULT_THRESHOLD, fit=settings, trained_on=note,
+               segments=int(len(y)), vocal=int(y.sum()))
     atomic_write_text(Path(out), json.dumps(doc, indent=1) + "\n")
     _weights.cache_clear()
     return doc
@@ -408,14 +420,18 @@ def recordings_corpus(audio_dir: Path, out_dir: Path, seed: int = 0, n_tracks: i
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m singerbench.vad``: refit the shipped weights as documented, then score them on held-out data.
+    """``python -m singerbench.vad --recordings ../shared/data/audio``: refit the shipped weights, then score them.
 
-    Training: real readings over a real instrumental (``recordings_corpus(seed=0)``) plus the tiny generated
-    singers of seed 1; evaluation: the tiny generated singers of seed 0 and readings of seed 7, neither seen.
+    Fit: the tiny generated singers of seed 1 (mixtures and stems), the same voices over random-family backings
+    (seeds 1 and 2) and those backings alone, real readings over a real instrumental (seed 0), and voiceless
+    noise and silence (seed 1). Scored on what the fit never saw: the tiny generated singers of seed 0, readings
+    of seed 7, the seed-0 voices over the held-out backing families (organ swing, harp and strings), and the
+    voiceless files of seed 0 (noise, silence, every family's backing alone, a real instrumental).
     """
     import argparse
     import tempfile
 
+    from singerbench import vadcorpus
     from singerbench.datasets.synth import load
     from singerbench.manifest import Manifest
 
@@ -426,24 +442,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        readings = Manifest("readings", recordings_corpus(args.recordings, Path(tmp) / "fit", seed=0), ["reader"])
-        generated = load(preset="tiny", seed=1, cache_dir=args.cache_dir, progress=False)
-        train_vad([readings, generated], out=args.out, note=(
-            "recordings_corpus(seed=0) from ../shared/data/audio (LibriSpeech over Vibe Ace) "
-            "+ synth tiny seed 1 (mixtures and vocal stems); python -m singerbench.vad"
-        ))
-        held_out = {
-            "synth tiny seed 0": load(preset="tiny", seed=0, cache_dir=args.cache_dir, progress=False),
+        work = Path(tmp)
+        fit_synth = load(preset="tiny", seed=1, cache_dir=args.cache_dir, progress=False)
+        readings = Manifest("readings", recordings_corpus(args.recordings, work / "fit", seed=0), ["reader"])
+        labelled, voiceless = [fit_synth, readings], [t.instrumental for t in fit_synth.tracks if t.instrumental]
+        for seed in (1, 2):
+            tracks, backings = vadcorpus.random_backing_mixtures(fit_synth, work / f"random{seed}", seed=seed)
+            labelled.append(Manifest("random", tracks, sorted({s for t in tracks for s in t.singers})))
+            voiceless += backings
+        voiceless += list(vadcorpus.negatives(work / "negfit", seed=1, held_out=False).values())
+        train_vad(labelled, voiceless, out=args.out, note=(
+            "synth tiny seed 1 (mixtures, stems, and its voices over random-family backings of seeds 1 and 2, "
+            "those backings alone) + recordings_corpus(seed=0) (LibriSpeech over Vibe Ace) + noise/silence of "
+            "seed 1; python -m singerbench.vad"))
+        eval_synth = load(preset="tiny", seed=0, cache_dir=args.cache_dir, progress=False)
+        held = vadcorpus.held_out_mixtures(eval_synth, work / "held", seed=0)
+        scored = {
+            "synth tiny seed 0": eval_synth,
             "readings seed 7": Manifest(
-                "readings", recordings_corpus(args.recordings, Path(tmp) / "eval", seed=7, n_tracks=6), ["reader"]
-            ),
+                "readings", recordings_corpus(args.recordings, work / "eval", seed=7, n_tracks=6), ["reader"]),
+            "held-out backings": Manifest("held", held, sorted({s for t in held for s in t.singers})),
         }
-        for name, manifest in held_out.items():
+        doc = json.loads(Path(args.out).read_text())
+        doc["scores"] = {}
+        for name, manifest in scored.items():
             scores = evaluate_vad(manifest, weights=args.out)
+            doc["scores"][name] = {k: scores[k] for k in ("mixture", "vocals")}
             for kind in ("mixture", "vocals"):
                 s = scores[kind]
-                print(f"{name:18s} {kind:8s} precision {s['precision']:.2f} recall {s['recall']:.2f} "
-                      f"({s['segments']} segments)")
+                print(f"{name:18s} {kind:8s} precision {s['precision']:.3f} recall {s['recall']:.3f} "
+                      f"({s['segments']} segments of 3 s, {s['vocal']} vocal)")
+        rates = vadcorpus.negative_rate(vadcorpus.negatives(work / "neg", args.recordings, eval_synth, seed=0),
+                                        weights=args.out)
+        doc["scores"]["voiceless, share of 3 s segments flagged"] = rates
+        print("voiceless files flagged:", ", ".join(f"{k} {v:.2f}" for k, v in rates.items() if v) or "none",
+              f"(of {len(rates)})")
+        from singerbench.io import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

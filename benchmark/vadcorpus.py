@@ -163,14 +163,15 @@ def negatives(out_dir: Path, recordings: Path | None = None, corpus: Manifest | 
     return paths
 
 
-def negative_rate(paths: dict[str, Path], threshold: float | None = None) -> dict[str, float]:
+def negative_rate(paths: dict[str, Path], threshold: float | None = None, weights: Path | None = None
+                  ) -> dict[str, float]:
     """Per file, the share of its 3 s segments the detector flags as vocal (must be 0)."""
-    from singerbench.vad import DEFAULT_THRESHOLD, detect_vocal_segments, read_mono
+    from singerbench import vad
 
-    thr = DEFAULT_THRESHOLD if threshold is None else threshold
+    thr = vad.DEFAULT_THRESHOLD if threshold is None else threshold
+    w = vad._weights(Path(weights) if weights is not None else vad.WEIGHTS_PATH)
     out = {}
     for name, path in paths.items():
-        wave, sr = read_mono(path)
-        flags = detect_vocal_segments(wave, sr, threshold=thr)
-        out[name] = float(flags.mean()) if flags.size else 0.0
+        probs = vad._predict(vad.segment_features(*vad.read_mono(path)), w)
+        out[name] = float((probs >= thr).mean()) if probs.size else 0.0
     return out
