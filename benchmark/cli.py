@@ -138,6 +138,9 @@ def dataset_options(f):
         click.option("--drop-small", is_flag=True, default=None, help="Drop tracks with missing audio and singers below the minimum instead of stopping (fma, mtg)."),
         click.option("--min-train-tracks", type=click.IntRange(1), help="Minimum training tracks per singer (fma, mtg; default 1, the reference's rule)."),
         click.option("--synth-preset", type=click.Choice(SYNTH_PRESETS), help="Size of the generated corpus (synth; default small)."),
+        click.option("--offsets", type=click.Choice(["vad", "hop", "error"]),
+                     help="Rows without vocal offsets: the vocal detector finds them (vad), every 6 s (hop), or stop (error)."),
+        click.option("--lenient", is_flag=True, default=None, help="Ignore unknown manifest columns with a warning (closed, cloned)."),
         click.option("-D", "dataset_option", multiple=True, metavar="KEY=VALUE", help="Any other dataset option, e.g. -D singer_column=artist."),
         click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache root (default: $SINGERBENCH_CACHE_DIR or ~/.cache/singerbench)."),
         click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."),
@@ -152,7 +155,7 @@ device_option = click.option("--device", default="auto", show_default=True, help
 
 def _collect_dataset_options(kw: dict) -> dict:
     options = _parse_dataset_options(kw.pop("dataset_option"))
-    for key in ("data_root", "splits", "manifest", "reference", "drop_small", "min_train_tracks"):
+    for key in ("data_root", "splits", "manifest", "reference", "drop_small", "min_train_tracks", "offsets", "lenient"):
         value = kw.pop(key)
         if value is not None:
             options[key] = value
@@ -402,14 +405,22 @@ def leaderboard(results: tuple[Path, ...], out: Path) -> None:
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @dataset_options
 def probe(results: tuple[Path, ...], **kw) -> None:
-    """What models listen to on cloned tracks: the voice, or the singer whose backing they hear."""
-    from singerbench.datasets import load_dataset
-    from singerbench.leaderboard import load_results
-    from singerbench.probe import probe_results, to_markdown
+    """What models listen to on cloned tracks: the voice, or the singer whose backing they hear.
 
+    Each result is probed on the dataset it records; dataset options, when given, override that for all.
+    Results that cannot be probed are named with the reason; nothing is rendered or separated."""
+    from click.core import ParameterSource
+
+    from singerbench.probe import probe_paths
+
+    ctx = click.get_current_context()
     options = _collect_dataset_options(kw)
-    manifest = load_dataset(kw["dataset"], {"cache_dir": kw["cache_dir"], "progress": _progress(kw)}, **options)
-    click.echo(to_markdown(probe_results(load_results(list(results)), manifest)))
+    _progress(kw)
+    given = options or ctx.get_parameter_source("dataset") != ParameterSource.DEFAULT
+    report = probe_paths(list(results), cache_dir=kw["cache_dir"], dataset=(kw["dataset"], options) if given else None)
+    click.echo(report.to_markdown())
+    if not report.rows:
+        raise UserError(f"no result could be probed ({len(report.skipped)} skipped, see the notes above)")
 
 
 @cli.command()

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-INPUT_KINDS = ("mixture", "vocals")
+INPUT_KINDS = ("mixture", "vocals", "instrumental")
 
 
 class Embedder(torch.nn.Module):
@@ -31,7 +31,8 @@ class Embedder(torch.nn.Module):
     sample_rate: ClassVar[int] = 16000
     #: 1 (mono) or 2 (stereo; mono sources are duplicated to both channels).
     channels: ClassVar[int] = 1
-    #: ``"mixture"`` (the full song) or ``"vocals"`` (the vocal stem, separated if the dataset has none).
+    #: ``"mixture"`` (the full song), ``"vocals"`` (the vocal stem) or ``"instrumental"`` (the backing without
+    #: the voice); a stem the dataset lacks is separated (and cached).
     input_kind: ClassVar[str] = "mixture"
     #: length in seconds of one segment.
     segment_seconds: ClassVar[float] = 6.0

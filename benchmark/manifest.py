@@ -37,6 +37,8 @@ class Track:
     genre: str | None = None
     language: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    #: where ``vocal_offsets`` came from: ``given`` (the dataset), ``vad@<threshold>`` or ``hop`` (computed)
+    offsets_from: str = "given"
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -45,7 +47,7 @@ class Track:
             raise UserError(f"track {self.id!r} names no singer")
 
     def stem(self, kind: str) -> Path:
-        """The audio file a plugin of input kind ``kind`` ('mixture', 'vocals') listens to, if the dataset has it."""
+        """The audio file a plugin of input kind ``kind`` listens to, if the dataset has it."""
         if kind == "mixture":
             return self.audio
         if kind == "vocals":
@@ -99,12 +101,34 @@ class Manifest:
             for off in t.vocal_offsets:
                 yield t, off
 
+    def provenance(self) -> dict[str, dict[str, str]]:
+        """Per role, where the dataset's stems and offsets come from (before any separator runs).
+
+        ``stems``/``instrumental``: ``given`` (every track of the role has that stem), ``none``, or
+        ``given+none`` (some have); ``offsets``: the tracks' ``offsets_from`` values, ``+``-joined when mixed.
+        """
+
+        def joined(values: Iterable[str]) -> str:
+            return "+".join(sorted(set(values)))
+
+        out = {}
+        for role in self.roles():
+            tracks = self.by_role(role)
+            out[role] = {
+                "stems": joined("none" if t.vocals is None else "given" for t in tracks),
+                "instrumental": joined("none" if t.instrumental is None else "given" for t in tracks),
+                "offsets": joined(t.offsets_from for t in tracks),
+            }
+        return out
+
     def checksum(self) -> str:
-        """SHA-256 of the split itself (ids, singers, roles, offsets; not audio paths), for results."""
+        """SHA-256 of the split itself (ids, singers, roles, offsets, and where stems and offsets come from; not
+        audio paths), for results: the same songs with given stems and with separated ones are different splits."""
         split = [
             [t.id, list(t.singers), t.role, [round(o, 4) for o in t.vocal_offsets]] for t in self.tracks
         ]
-        blob = json.dumps({"singers": self.singers, "tracks": split}, sort_keys=True).encode()
+        doc = {"singers": self.singers, "tracks": split, "provenance": self.provenance()}
+        blob = json.dumps(doc, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
     # --- on disk -----------------------------------------------------------------------------------
@@ -127,6 +151,8 @@ class Manifest:
             d["singers"] = list(t.singers)
             d["vocal_offsets"] = list(t.vocal_offsets)
             d = {k: v for k, v in d.items() if v not in (None, {})}
+            if d.get("offsets_from") == "given":
+                del d["offsets_from"]
             tracks.append(d)
         doc = {
             "format": MANIFEST_FORMAT,
@@ -210,6 +236,7 @@ class Manifest:
                     genre=d.get("genre"),
                     language=d.get("language"),
                     extra=d.get("extra", {}),
+                    offsets_from=str(d.get("offsets_from", "given")),
                 )
             )
         return cls(

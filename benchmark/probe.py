@@ -6,12 +6,19 @@ per-track predictions (nothing is re-run) the probe counts, per run at the large
 cloned tracks predicted as one of their targets (the model followed the voice), as the context singer (it
 followed the backing), or as anyone else. Tracks whose context singer was not among a run's classes are left
 out of that run. Any dataset whose cloned tracks carry ``context_singer`` can be probed.
+
+Each result says which dataset it was computed on (its ``request``: dataset spec and options);
+:func:`probe_files` loads that dataset as recorded, never renders or separates anything, and skips (with a
+one-line note) any result it cannot probe: no request, no cloned tracks, a corpus not on this machine, a split
+that differs.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from singerbench.errors import UserError
 from singerbench.leaderboard import dataset_label, md_table, model_label, percent
@@ -67,7 +74,7 @@ def _probe(result: RunResult, checksum: str, contexts: dict[str, str], source: s
     if result.dataset.checksum != checksum:
         raise UserError(
             f"{source} was computed on another split of {result.dataset.name!r} than the dataset loaded here "
-            "(checksums differ); give the dataset options the run used"
+            "(checksums differ: other data, options, stems or offsets); give the dataset options the run used"
         )
     count = result.main_class_count
     shares: dict[str, list[float]] = {o: [] for o in OUTCOMES}
@@ -97,3 +104,89 @@ def to_markdown(rows: Sequence[ProbeRow]) -> str:
              "Share of cloned tracks (%, mean ± std over runs, largest class count) whose prediction is one of the "
              "target singers (the voice), the singer whose home style the backing is in, or another singer.", ""]
     return "\n".join(lines + md_table(HEADER, [r.cells() for r in rows])) + "\n"
+
+
+@dataclass
+class ProbeReport:
+    """What :func:`probe_files` could probe, and one note per result it skipped."""
+
+    rows: list[ProbeRow] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        text = to_markdown(self.rows) if self.rows else "# What the models listen to on cloned tracks\n\nnothing probed\n"
+        if self.skipped:
+            text += "\nSkipped:\n\n" + "\n".join(f"- {note}" for note in self.skipped) + "\n"
+        return text
+
+
+def recorded_dataset(result: RunResult) -> tuple[str, dict] | None:
+    """The dataset spec and options a result was computed with (its ``request``), or None when it lacks them."""
+    request = getattr(result, "request", None) or {}
+    if not request.get("dataset"):
+        return None
+    return str(request["dataset"]), dict(request.get("dataset_options") or {})
+
+
+def probe_files(
+    results: Sequence[tuple[str, RunResult]],
+    cache_dir: Path | None = None,
+    dataset: tuple[str, dict] | None = None,
+) -> ProbeReport:
+    """Probe each ``(name, result)`` on the dataset it records (or on ``dataset``, the user's override).
+
+    Datasets are loaded once per (spec, options), read-only: a generated corpus that is not rendered here is a
+    skip, not a render. A result that cannot be probed is skipped with a note naming it and why.
+    """
+    from singerbench.datasets import load_dataset
+
+    report = ProbeReport()
+    loaded: dict[str, tuple[str, dict[str, str]] | str] = {}
+    for name, result in results:
+        if result.dataset.tracks.get("cloned", 0) == 0:
+            report.skipped.append(f"{name}: no cloned tracks in dataset {result.dataset.name!r}")
+            continue
+        spec = dataset or recorded_dataset(result)
+        if spec is None:
+            report.skipped.append(f"{name}: records no request (dataset and options), so it cannot be reloaded; "
+                                  "give the dataset options it was run with")
+            continue
+        key = json.dumps([spec[0], spec[1]], sort_keys=True, default=str)
+        if key not in loaded:
+            try:
+                manifest = load_dataset(spec[0], {"cache_dir": cache_dir, "progress": False, "render": False},
+                                        **spec[1])
+                loaded[key] = (manifest.checksum(), context_singers(manifest))
+            except UserError as e:
+                loaded[key] = str(e)
+        got = loaded[key]
+        if isinstance(got, str):
+            report.skipped.append(f"{name}: {got}")
+            continue
+        try:
+            report.rows.append(_probe(result, got[0], got[1], name))
+        except UserError as e:
+            report.skipped.append(str(e))
+    return report
+
+
+def probe_paths(paths: Sequence[Path | str], cache_dir: Path | None = None,
+                dataset: tuple[str, dict] | None = None) -> ProbeReport:
+    """:func:`probe_files` on result files and folders (every ``*.json`` below); unreadable files are skipped too."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(p.rglob("*.json"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise UserError(f"results path {p} does not exist")
+    named, unreadable = [], []
+    for f in files:
+        try:
+            named.append((str(f), RunResult.from_json(f)))
+        except UserError as e:
+            unreadable.append(f"{f}: not a readable result ({str(e).splitlines()[0]})")
+    report = probe_files(named, cache_dir=cache_dir, dataset=dataset)
+    report.skipped = unreadable + report.skipped
+    return report

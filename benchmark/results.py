@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from singerbench.manifest import Manifest
     from singerbench.protocol import ProtocolOutcome
     from singerbench.run import RunRequest
+    from singerbench.segments import SegmentSource
 
 SCHEMA_ID = "singerbench-result/2"
 SCHEMA_FILE = "schema/result-v2.json"
@@ -71,18 +72,33 @@ class ModelInfo:
 
 @dataclass
 class DatasetInfo:
-    """Which split the heads were trained and scored on (the checksum pins the split itself)."""
+    """Which split the heads were trained and scored on (the checksum pins the split itself).
+
+    ``provenance`` says per role (train, val, test, cloned) where the audio the model heard and the offsets
+    came from: ``{"stems": "given" | "separator:<name>@<weights_id>" | "none", "offsets": "given" |
+    "vad@<threshold>" | "hop"}`` (``+``-joined when a role mixes sources; ``none`` = the mixture itself).
+    """
 
     name: str
     checksum: str
     generated: bool
     singers: int
     tracks: dict[str, int]  # role -> track count
+    provenance: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest) -> DatasetInfo:
+    def from_manifest(cls, manifest: Manifest, source: SegmentSource | None = None) -> DatasetInfo:
+        """``source``: the SegmentSource the model listened through, which knows where each track's stem came from
+        (without it, the provenance says what the dataset itself holds)."""
         tracks = {r: len(manifest.by_role(r)) for r in manifest.roles()}
-        return cls(manifest.name, manifest.checksum(), bool(manifest.generated), len(manifest.singers), tracks)
+        held = manifest.provenance()
+        provenance = {}
+        for role in manifest.roles():
+            stems = held[role]["stems"] if source is None else "+".join(
+                sorted({source.provenance(t) for t in manifest.by_role(role)}))
+            provenance[role] = {"stems": stems, "offsets": held[role]["offsets"]}
+        return cls(manifest.name, manifest.checksum(), bool(manifest.generated), len(manifest.singers), tracks,
+                   provenance)
 
 
 def host_info() -> dict[str, str]:

@@ -171,8 +171,10 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     manifest = load_dataset(
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
-    needs_separation = embedder.input_kind == "vocals" and any(t.vocals is None for t in manifest.tracks)
-    separator_name = req.separator or (DEFAULT_SEPARATOR if needs_separation else None)
+    probe = SegmentSource.for_embedder(embedder)
+    needs_separation = any(probe.needs_separation(t) for t in manifest.tracks)
+    # no separator (and no weights) when the dataset holds every stem the plugin listens to
+    separator_name = (req.separator or DEFAULT_SEPARATOR) if needs_separation else None
     separator = make_separator(separator_name, req.cache_dir, device)
     who = embedder.identity()
     output = req.output or default_result_path(
@@ -200,7 +202,7 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     result = RunResult.from_outcome(
         outcome,
         ModelInfo.from_embedder(embedder, model.spec, model.source),
-        DatasetInfo.from_manifest(manifest),
+        DatasetInfo.from_manifest(manifest, source),
         embedding_seconds=embed_s,
         total_seconds=time.perf_counter() - started,
         computed=store.computed,

@@ -1,7 +1,7 @@
 """SegmentSource: turns (track, offset) into exactly the waveform a plugin asked for.
 
-It picks the right stem (the mixture, the dataset's vocal stem, or a vocal stem separated by Demucs and
-cached), decodes the whole track once (soundfile), resamples it (soxr), matches channels (mono duplicated
+It picks the right stem (the mixture, the dataset's vocal or instrumental stem, or one separated by Demucs
+and cached), decodes the whole track once (soundfile), resamples it (soxr), matches channels (mono duplicated
 to stereo, stereo averaged to mono), peak-normalises it per track as the paper's code did, and cuts
 segments. A segment that runs past the end of the track is zero-padded to the full segment length; an
 offset at or after the end is a user error. :meth:`SegmentSource.batches` decodes in a background thread
@@ -83,9 +83,16 @@ class SegmentSource:
 
     # --- which file a track's audio comes from -----------------------------------------------------
 
+    def given_stem(self, track: Track) -> Path | None:
+        """The dataset's own file for this source's input kind (the mixture, or a stem), None when it has none."""
+        try:
+            return track.stem(self.input_kind)
+        except LookupError:
+            return None
+
     def needs_separation(self, track: Track) -> bool:
-        """True when this track's stem has to come from the separator (vocals asked, none in the dataset)."""
-        return self.input_kind == "vocals" and track.vocals is None
+        """True when this track's stem has to come from the separator (a stem asked, none in the dataset)."""
+        return self.given_stem(track) is None
 
     def stem_id(self, track: Track) -> str:
         """Where the track's stem comes from: ``mixture``, ``dataset`` (its own stem) or the separator's id.
@@ -94,37 +101,46 @@ class SegmentSource:
         """
         if self.input_kind == "mixture":
             return "mixture"
-        if track.vocals is not None:
+        if not self.needs_separation(track):
             return "dataset"
-        return self._separator_for(track).separator_weights_id()
+        sep_id = self._separator_for(track).separator_weights_id()
+        return sep_id if self.input_kind == "vocals" else f"{sep_id}:{self.input_kind}"
+
+    def provenance(self, track: Track) -> str:
+        """For results: ``none`` (the mixture), ``given`` (the dataset's stem) or ``separator:<name>@<weights id>``."""
+        if self.input_kind == "mixture":
+            return "none"
+        if not self.needs_separation(track):
+            return "given"
+        sep = self._separator_for(track)
+        return f"separator:{getattr(sep, 'model_name', type(sep).__name__)}@{sep.separator_weights_id()}"
 
     def identity_file(self, track: Track) -> Path:
         """The file whose bytes determine the stem: the stem itself, or the mixture a separator works on."""
-        if self.input_kind == "mixture" or track.vocals is None:
-            return track.audio
-        return track.vocals
+        return self.given_stem(track) or track.audio
 
     def _separator_for(self, track: Track) -> Separator:
         if self.separator is None:
             raise UserError(
-                f"the plugin listens to vocals and track {track.id!r} has no vocal stem: pass a separator "
-                "(e.g. --separate with demucs installed: pip install 'singerbench[separation]')"
+                f"the plugin listens to {self.input_kind} and track {track.id!r} has no such stem: give the stem "
+                f"in the manifest's '{self.input_kind}' column, or pass a separator "
+                "(--separator htdemucs with demucs installed: pip install 'singerbench[separation]')"
             )
         return self.separator
 
     def stem_path(self, track: Track) -> Path:
-        """The file to decode for ``track``; separates (and caches) the vocal stem when needed."""
-        if self.input_kind == "mixture":
-            return track.audio
-        if track.vocals is not None:
-            return track.vocals
-        return self._separator_for(track).vocals(track)
+        """The file to decode for ``track``; separates (and caches) the stem when the dataset lacks it."""
+        given = self.given_stem(track)
+        if given is not None:
+            return given
+        separator = self._separator_for(track)
+        return separator.vocals(track) if self.input_kind == "vocals" else separator.instrumental(track)
 
     def prepare(self, tracks: Sequence[Track], progress: bool = True) -> None:
         """Separate, up front and with a progress bar, every stem these tracks still need."""
         todo = [t for t in tracks if self.needs_separation(t)]
         if todo:
-            self._separator_for(todo[0]).separate_all(todo, progress=progress)
+            self._separator_for(todo[0]).separate_all(todo, progress=progress, kind=self.input_kind)
 
     # --- decoding and cutting --------------------------------------------------------------------------
 

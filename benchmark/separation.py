@@ -2,7 +2,8 @@
 
 Each track's mixture is separated once; its vocal stem is cached on disk as 16-bit FLAC at the mixture's own
 sample rate and length (sample-aligned with the mixture), under
-``<cache>/separation/<model>/<separator signature>/<sha256 of the mixture file>.flac``. Writes are atomic,
+``<cache>/separation/<model>/<separator signature>/<sha256 of the mixture file>.flac``, and beside it the
+accompaniment (the sum of the model's other sources) as ``<sha256>.instrumental.flac``. Writes are atomic,
 so an interrupted run keeps every finished track and resumes. A stem that would clip is scaled down as a
 whole (harmless: the SegmentSource peak-normalises each track anyway).
 
@@ -84,7 +85,9 @@ class Separator(Protocol):
 
     def vocals(self, track: Track) -> Path: ...
 
-    def separate_all(self, tracks: Sequence[Track], progress: bool = True) -> list[Path]: ...
+    def instrumental(self, track: Track) -> Path: ...
+
+    def separate_all(self, tracks: Sequence[Track], progress: bool = True, kind: str = "vocals") -> list[Path]: ...
 
     def separator_weights_id(self) -> str: ...
 
@@ -363,30 +366,52 @@ class DemucsSeparator:
         """Where the vocal stem of ``track`` lives (or will): keyed on the mixture file's content hash."""
         return self.stem_dir() / f"{file_digest(track.audio)[:32]}.flac"
 
+    def instrumental_file(self, track: Track) -> Path:
+        """Where the accompaniment of ``track`` (every source but the vocals, summed) lives, beside its vocals."""
+        return self.stem_file(track).with_suffix(".instrumental.flac")
+
+    def _separate_into_cache(self, track: Track) -> None:
+        vocals, backing, rate = self.separate_stems(track.audio)
+        for path, stem in ((self.stem_file(track), vocals), (self.instrumental_file(track), backing)):
+            atomic_write(path, lambda tmp, x=stem: sf.write(str(tmp), x.T, rate, format="FLAC", subtype="PCM_16"))
+        self.separated += 1
+
     def vocals(self, track: Track) -> Path:
         """The cached vocal stem of ``track``, separated now if it is not cached yet."""
         path = self.stem_file(track)
-        if path.is_file():
-            return path
-        stem, rate = self.separate(track.audio)
-        atomic_write(path, lambda tmp: sf.write(str(tmp), stem.T, rate, format="FLAC", subtype="PCM_16"))
-        self.separated += 1
+        if not path.is_file():
+            self._separate_into_cache(track)
         return path
 
-    def separate_all(self, tracks: Sequence[Track], progress: bool = True) -> list[Path]:
-        """The vocal stems of all ``tracks``, separating those not cached yet (with a progress bar)."""
+    def instrumental(self, track: Track) -> Path:
+        """The cached accompaniment of ``track`` (the non-vocal sources summed), separated now if need be."""
+        path = self.instrumental_file(track)
+        if not path.is_file():
+            self._separate_into_cache(track)
+        return path
+
+    def separate_all(self, tracks: Sequence[Track], progress: bool = True, kind: str = "vocals") -> list[Path]:
+        """The ``kind`` stems (vocals or instrumental) of all ``tracks``, separating those not cached yet."""
         from singerbench.progress import progress as progress_lines
 
-        todo = [t for t in tracks if not self.stem_file(t).is_file()]
+        target = {"vocals": self.stem_file, "instrumental": self.instrumental_file}[kind]
+        get = self.vocals if kind == "vocals" else self.instrumental
+        todo = [t for t in tracks if not target(t).is_file()]
         if todo:
-            log.info("separating the vocals of %d of %d tracks with %s (cached, resumable)", len(todo), len(tracks), self.model_name)
+            log.info("separating the %s of %d of %d tracks with %s (cached, resumable)", kind, len(todo), len(tracks),
+                     self.model_name)
             # a bar on a terminal, else a line at a bounded interval (singerbench.progress)
-            for t in progress_lines(todo, f"separating vocals ({self.model_name})", bar=progress, unit="track"):
-                self.vocals(t)
-        return [self.stem_file(t) for t in tracks]
+            for t in progress_lines(todo, f"separating {kind} ({self.model_name})", bar=progress, unit="track"):
+                get(t)
+        return [target(t) for t in tracks]
 
     def separate(self, mixture: Path) -> tuple[np.ndarray, int]:
-        """Vocals of one file as ``(channels, samples)`` float32 at the file's own rate and length.
+        """Vocals of one file as ``(channels, samples)`` float32 at the file's own rate and length."""
+        vocals, _, rate = self.separate_stems(mixture)
+        return vocals, rate
+
+    def separate_stems(self, mixture: Path) -> tuple[np.ndarray, np.ndarray, int]:
+        """Vocals and accompaniment (the other sources summed) of one file, each as :meth:`separate` gives it.
 
         Runs demucs the way its own ``Separator.separate_tensor`` does (mean/std normalisation, overlapping
         chunks); the random time shifts are seeded from the file's content, so a stem is reproducible.
@@ -415,20 +440,28 @@ class DemucsSeparator:
                 )
         finally:
             random.setstate(state)
-        vocals = (out[0, list(model.sources).index("vocals")] * std + mean).cpu().numpy().astype(np.float32)
-        if info.sample_rate != int(model.samplerate):
-            vocals = soxr.resample(vocals.T, int(model.samplerate), info.sample_rate, quality=RESAMPLE_QUALITY).T
-        vocals = np.ascontiguousarray(vocals, dtype=np.float32)
-        # exactly the mixture's length, so stem and mixture stay sample-aligned
-        if vocals.shape[1] < info.frames:
-            vocals = np.pad(vocals, ((0, 0), (0, info.frames - vocals.shape[1])))
-        vocals = vocals[:, : info.frames]
-        if info.channels == 1 and vocals.shape[0] == 2:
-            vocals = vocals.mean(axis=0, keepdims=True)
-        peak = float(np.max(np.abs(vocals))) if vocals.size else 0.0
-        if peak > 0.999:
-            vocals = vocals * np.float32(0.999 / peak)
-        return vocals, info.sample_rate
+        sources = (out[0] * std + mean).cpu().numpy().astype(np.float32)
+        v = list(model.sources).index("vocals")
+        backing = np.delete(sources, v, axis=0).sum(axis=0)
+        rate = int(model.samplerate)
+        return _fit(sources[v], info, rate), _fit(backing, info, rate), info.sample_rate
+
+
+def _fit(stem: np.ndarray, info: Any, model_rate: int) -> np.ndarray:
+    """A separated stem at the mixture's rate, length and channel count, scaled down as a whole if it would clip."""
+    if info.sample_rate != model_rate:
+        stem = soxr.resample(stem.T, model_rate, info.sample_rate, quality=RESAMPLE_QUALITY).T
+    stem = np.ascontiguousarray(stem, dtype=np.float32)
+    # exactly the mixture's length, so stem and mixture stay sample-aligned
+    if stem.shape[1] < info.frames:
+        stem = np.pad(stem, ((0, 0), (0, info.frames - stem.shape[1])))
+    stem = stem[:, : info.frames]
+    if info.channels == 1 and stem.shape[0] == 2:
+        stem = stem.mean(axis=0, keepdims=True)
+    peak = float(np.max(np.abs(stem))) if stem.size else 0.0
+    if peak > 0.999:
+        stem = stem * np.float32(0.999 / peak)
+    return stem
 
 
 def _read_yaml(path: Path) -> dict:

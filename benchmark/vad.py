@@ -76,8 +76,38 @@ def _power_spec(wave: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.rfft(frames, axis=1)) ** 2
 
 
+#: how many statistics :func:`segment_features` computes per segment
+N_FEATURES = 36
+#: a segment quieter than this (RMS, dB re full scale, before any normalisation) is never vocal
+SILENCE_DBFS = -55.0
+
+
+def _pitch_track(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, cepstral peak prominence and the quefrency (samples) of the peak in the 80-400 Hz pitch range."""
+    cep = np.fft.irfft(np.log(p + 1e-10), axis=1)
+    lo, hi = SR // 400, SR // 80
+    band = cep[:, lo:hi]
+    q = band.argmax(axis=1)
+    cpp = band.max(axis=1) - np.median(band, axis=1)
+    return cpp, (q + lo).astype(np.float64)
+
+
+def _pitch_stats(cpp: np.ndarray, q: np.ndarray) -> list[float]:
+    """Voicing share and how the pitch moves between voiced frames (voices glide and waver; keys hold still)."""
+    voiced = cpp > 0.25
+    both = voiced[1:] & voiced[:-1]
+    d = np.abs(np.diff(np.log(q)))[both] if both.any() else np.zeros(1)
+    return [float(voiced.mean()), float(cpp.mean()), float(np.percentile(cpp, 90)), float((d == 0).mean()),
+            float(((d > 0) & (d < 0.06)).mean()), float((d >= 0.06).mean())]
+
+
 def segment_features(wave: np.ndarray, sr: int, seconds: float = 3.0) -> np.ndarray:
-    """(n_segments, 24) features of consecutive ``seconds``-long segments of a mono waveform."""
+    """(n_segments, N_FEATURES) statistics of consecutive ``seconds``-long segments of a mono waveform.
+
+    Spectral shape and its motion, syllabic modulation, flatness and pitch behaviour are computed on the
+    track peak-normalised (level-free); the absolute level of the segment and its level relative to the
+    track's loudest and median segments are kept as features too, so silence and faint noise are told apart.
+    """
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 2:
         wave = wave.mean(axis=0) if wave.shape[0] <= 2 else wave.mean(axis=1)
@@ -86,20 +116,20 @@ def segment_features(wave: np.ndarray, sr: int, seconds: float = 3.0) -> np.ndar
     seg = int(round(seconds * SR))
     n_seg = wave.size // seg
     if n_seg == 0:
-        return np.zeros((0, 24), dtype=np.float32)
+        return np.zeros((0, N_FEATURES), dtype=np.float32)
     peak = float(np.max(np.abs(wave))) or 1.0
-    wave = wave / peak
     fb = _mel_fb(SR)
     freqs = np.linspace(0, SR / 2, N_FFT // 2 + 1)
     band = (freqs >= 300) & (freqs <= 4000)
     per_seg = []
     energies = []
     for k in range(n_seg):
-        p = _power_spec(wave[k * seg : (k + 1) * seg])
+        raw = wave[k * seg : (k + 1) * seg].astype(np.float64)
+        abs_db = 10 * np.log10(np.mean(raw**2) + 1e-12)
+        p = _power_spec((raw / peak).astype(np.float32))
         mel = np.log(p @ fb.T + 1e-8)  # frames x mels
         groups = mel.reshape(mel.shape[0], 8, N_MELS // 8).mean(axis=2)
-        energy = float(np.log(p.sum(axis=1).mean() + 1e-10))
-        energies.append(energy)
+        energies.append(float(np.log(p.sum(axis=1).mean() + 1e-10)))
         lp = np.log(p[:, band] + 1e-8)
         flux = np.maximum(np.diff(lp, axis=0), 0).mean() if lp.shape[0] > 1 else 0.0
         env = np.log(p[:, band].sum(axis=1) + 1e-8)
@@ -112,13 +142,19 @@ def segment_features(wave: np.ndarray, sr: int, seconds: float = 3.0) -> np.ndar
         motion = np.abs(np.diff(cep, axis=0)).mean() if cep.shape[0] > 1 else 0.0
         frame_e = np.log(p.sum(axis=1) + 1e-10)
         quiet = float(np.mean(frame_e < frame_e.max() - np.log(10.0) * 3.0))
+        cpp, q = _pitch_track(p)
+        centroid = float((p @ freqs).sum() / (p.sum() + 1e-10)) / 1000.0
         per_seg.append(
             [*groups.mean(axis=0) - groups.mean(), *groups.std(axis=0), flux, syll, float(flat.mean()),
-             0.0, motion, quiet, float(groups.std(axis=1).mean()), float(np.std(env))]
+             0.0, motion, quiet, float(groups.std(axis=1).mean()), float(np.std(env)),
+             abs_db / 10.0, 0.0, float(np.log10(flat.mean() + 1e-6)), float(np.std(np.log(flat + 1e-6))),
+             centroid, float(np.diff(mel, axis=0).std()) if mel.shape[0] > 1 else 0.0,
+             *_pitch_stats(cpp, q)]
         )
     feats = np.asarray(per_seg, dtype=np.float64)
     e = np.asarray(energies)
     feats[:, 19] = (e - e.max()) / np.log(10.0)  # loudness relative to the loudest segment, in bels
+    feats[:, 25] = (e - np.median(e)) / np.log(10.0)  # ...and to the track's median segment
     return feats.astype(np.float32)
 
 
@@ -131,15 +167,24 @@ def _load_weights(path: Path = WEIGHTS_PATH) -> dict:
 
 
 @lru_cache(maxsize=2)
-def _weights(path: Path = WEIGHTS_PATH) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _weights(path: Path = WEIGHTS_PATH) -> dict:
     doc = _load_weights(path)
-    return (np.asarray(doc["mean"]), np.asarray(doc["scale"]), np.asarray(doc["coef"]), float(doc["intercept"]))
+    if len(doc.get("features", doc.get("mean", ()))) > N_FEATURES or "features" not in doc and len(doc["mean"]) != N_FEATURES:
+        raise UserError(f"VAD weights {path} do not fit this version's {N_FEATURES} features; refit them with "
+                        "python -m singerbench.vad")
+    return {k: np.asarray(v) if isinstance(v, list) else v for k, v in doc.items()}
 
 
-def _predict(feats: np.ndarray, weights: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None) -> np.ndarray:
-    mean, scale, coef, b = weights if weights is not None else _weights()
-    z = ((feats - mean) / scale) @ coef + b
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+def _predict(feats: np.ndarray, weights: dict | None = None) -> np.ndarray:
+    """Vocal probability per row of ``feats``: a small MLP (one tanh layer), or logistic when it has none."""
+    w = weights if weights is not None else _weights()
+    used = feats[:, np.asarray(w["features"], dtype=int)] if "features" in w else feats
+    z = (used - w["mean"]) / w["scale"]
+    if "hidden" in w:
+        z = np.tanh(z @ w["hidden"] + w["hidden_bias"])
+    logit = z @ w["coef"] + float(w["intercept"])
+    prob = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+    return np.where(feats[:, 24] * 10.0 < SILENCE_DBFS, 0.0, prob)  # silence is never vocal
 
 
 def detect_vocal_segments(
@@ -273,15 +318,56 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50
     return {"mean": mean.tolist(), "scale": scale.tolist(), "coef": w[:-1].tolist(), "intercept": float(w[-1])}
 
 
-def train_vad(manifests: Sequence, out: Path = WEIGHTS_PATH, note: str = "") -> dict:
-    """Fit the VAD on the ground truth of generated datasets' vocal stems (mixtures and stems) and save it."""
+def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 16, l2: float = 1e-3, steps: int = 3000,
+            lr: float = 0.01, seed: int = 0) -> dict:
+    """Balanced cross-entropy MLP (standardise, ``hidden`` tanh units, logistic output) by full-batch Adam."""
+    rng = np.random.default_rng(seed)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    z = (x - mean) / scale
+    pos, neg = max(int(y.sum()), 1), max(int(len(y) - y.sum()), 1)
+    sw = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * neg)) / len(y)
+    params = [rng.normal(0, 1 / np.sqrt(z.shape[1]), (z.shape[1], hidden)), np.zeros(hidden),
+              rng.normal(0, 1 / np.sqrt(hidden), hidden), np.zeros(1)]
+    m = [np.zeros_like(q) for q in params]
+    v = [np.zeros_like(q) for q in params]
+    for t in range(1, steps + 1):
+        w1, b1, w2, b2 = params
+        h = np.tanh(z @ w1 + b1)
+        p = 1.0 / (1.0 + np.exp(-np.clip(h @ w2 + b2[0], -50, 50)))
+        g = sw * (p - y)
+        gh = np.outer(g, w2) * (1 - h**2)
+        grads = [z.T @ gh + l2 * w1, gh.sum(axis=0), h.T @ g + l2 * w2, np.array([g.sum()])]
+        for i, gr in enumerate(grads):
+            m[i] = 0.9 * m[i] + 0.1 * gr
+            v[i] = 0.999 * v[i] + 0.001 * gr**2
+            params[i] = params[i] - lr * (m[i] / (1 - 0.9**t)) / (np.sqrt(v[i] / (1 - 0.999**t)) + 1e-8)
+    w1, b1, w2, b2 = params
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "hidden": w1.tolist(), "hidden_bias": b1.tolist(),
+            "coef": w2.tolist(), "intercept": float(b2[0])}
+
+
+#: the statistics the shipped MLP reads: all but the absolute level (kept only for the silence gate), so that
+#: how loud a file was mastered never decides whether someone sings in it
+FIT_FEATURES = tuple(i for i in range(N_FEATURES) if i != 24)
+FIT = {"hidden": 16, "l2": 1e-3, "steps": 3000, "lr": 0.01, "seed": 0}
+
+
+def train_vad(labelled: Sequence, negatives: Sequence[Path], out: Path = WEIGHTS_PATH, note: str = "") -> dict:
+    """Fit the detector on manifests with vocal stems (ground truth; mixtures and stems) plus voiceless files
+    (every segment 0), with the settings :data:`FIT`, and save it as the weights document."""
     from singerbench.io import atomic_write_text
 
-    parts = [labelled_segments(m) for m in manifests]
-    x = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts]).astype(np.float64)
-    doc = fit_logistic(x, y)
-    doc.update(threshold=DEFAULT_THRESHOLD, trained_on=note, segments=int(len(y)), vocal=int(y.sum()))
+    parts = [labelled_segments(m) for m in labelled]
+    xs = [p[0] for p in parts] + [segment_features(*read_mono(f)) for f in negatives]
+    ys = [p[1] for p in parts] + [np.zeros(len(x), dtype=np.int8) for x in xs[len(parts):]]
+    x = np.concatenate(xs)[:, FIT_FEATURES]
+    y = np.concatenate(ys).astype(np.float64)
+    settings = {k: v for k, v in FIT.items()}
+    doc = fit_mlp(x, y, **settings)
+    doc.update(features=list(FIT_FEATURES), threshold=DEFAULT_THRESHOLD, fit=settings, trained_on=note,
+               segments=int(len(y)), vocal=int(y.sum()))
     atomic_write_text(Path(out), json.dumps(doc, indent=1) + "\n")
     _weights.cache_clear()
     return doc
@@ -334,14 +420,18 @@ def recordings_corpus(audio_dir: Path, out_dir: Path, seed: int = 0, n_tracks: i
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m singerbench.vad``: refit the shipped weights as documented, then score them on held-out data.
+    """``python -m singerbench.vad --recordings ../shared/data/audio``: refit the shipped weights, then score them.
 
-    Training: real readings over a real instrumental (``recordings_corpus(seed=0)``) plus the tiny generated
-    singers of seed 1; evaluation: the tiny generated singers of seed 0 and readings of seed 7, neither seen.
+    Fit: the tiny generated singers of seed 1 (mixtures and stems), the same voices over random-family backings
+    (seeds 1 and 2) and those backings alone, real readings over a real instrumental (seed 0), and voiceless
+    noise and silence (seed 1). Scored on what the fit never saw: the tiny generated singers of seed 0, readings
+    of seed 7, the seed-0 voices over the held-out backing families (organ swing, harp and strings), and the
+    voiceless files of seed 0 (noise, silence, every family's backing alone, a real instrumental).
     """
     import argparse
     import tempfile
 
+    from singerbench import vadcorpus
     from singerbench.datasets.synth import load
     from singerbench.manifest import Manifest
 
@@ -352,24 +442,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        readings = Manifest("readings", recordings_corpus(args.recordings, Path(tmp) / "fit", seed=0), ["reader"])
-        generated = load(preset="tiny", seed=1, cache_dir=args.cache_dir, progress=False)
-        train_vad([readings, generated], out=args.out, note=(
-            "recordings_corpus(seed=0) from ../shared/data/audio (LibriSpeech over Vibe Ace) "
-            "+ synth tiny seed 1 (mixtures and vocal stems); python -m singerbench.vad"
-        ))
-        held_out = {
-            "synth tiny seed 0": load(preset="tiny", seed=0, cache_dir=args.cache_dir, progress=False),
+        work = Path(tmp)
+        fit_synth = load(preset="tiny", seed=1, cache_dir=args.cache_dir, progress=False)
+        readings = Manifest("readings", recordings_corpus(args.recordings, work / "fit", seed=0), ["reader"])
+        labelled, voiceless = [fit_synth, readings], [t.instrumental for t in fit_synth.tracks if t.instrumental]
+        for seed in (1, 2):
+            tracks, backings = vadcorpus.random_backing_mixtures(fit_synth, work / f"random{seed}", seed=seed)
+            labelled.append(Manifest("random", tracks, sorted({s for t in tracks for s in t.singers})))
+            voiceless += backings
+        voiceless += list(vadcorpus.negatives(work / "negfit", seed=1, held_out=False).values())
+        train_vad(labelled, voiceless, out=args.out, note=(
+            "synth tiny seed 1 (mixtures, stems, and its voices over random-family backings of seeds 1 and 2, "
+            "those backings alone) + recordings_corpus(seed=0) (LibriSpeech over Vibe Ace) + noise/silence of "
+            "seed 1; python -m singerbench.vad"))
+        eval_synth = load(preset="tiny", seed=0, cache_dir=args.cache_dir, progress=False)
+        held = vadcorpus.held_out_mixtures(eval_synth, work / "held", seed=0)
+        scored = {
+            "synth tiny seed 0": eval_synth,
             "readings seed 7": Manifest(
-                "readings", recordings_corpus(args.recordings, Path(tmp) / "eval", seed=7, n_tracks=6), ["reader"]
-            ),
+                "readings", recordings_corpus(args.recordings, work / "eval", seed=7, n_tracks=6), ["reader"]),
+            "held-out backings": Manifest("held", held, sorted({s for t in held for s in t.singers})),
         }
-        for name, manifest in held_out.items():
+        doc = json.loads(Path(args.out).read_text())
+        doc["scores"] = {}
+        for name, manifest in scored.items():
             scores = evaluate_vad(manifest, weights=args.out)
+            doc["scores"][name] = {k: scores[k] for k in ("mixture", "vocals")}
             for kind in ("mixture", "vocals"):
                 s = scores[kind]
-                print(f"{name:18s} {kind:8s} precision {s['precision']:.2f} recall {s['recall']:.2f} "
-                      f"({s['segments']} segments)")
+                print(f"{name:18s} {kind:8s} precision {s['precision']:.3f} recall {s['recall']:.3f} "
+                      f"({s['segments']} segments of 3 s, {s['vocal']} vocal)")
+        rates = vadcorpus.negative_rate(vadcorpus.negatives(work / "neg", args.recordings, eval_synth, seed=0),
+                                        weights=args.out)
+        doc["scores"]["voiceless, share of 3 s segments flagged"] = rates
+        print("voiceless files flagged:", ", ".join(f"{k} {v:.2f}" for k, v in rates.items() if v) or "none",
+              f"(of {len(rates)})")
+        from singerbench.io import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

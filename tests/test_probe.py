@@ -64,3 +64,62 @@ def test_probe_refuses_what_it_cannot_read():
     bare = _manifest(with_context=False)
     with pytest.raises(UserError, match="records no context_singer"):
         probe_result(_result(bare, [["b", "c", "a", "c"]]), bare)
+
+
+def _with_request(result, dataset: str | None, options: dict | None = None):
+    """A result carrying the contract's ``request`` (issue 11 writes it; here it is set by hand)."""
+    result.request = {} if dataset is None else {"dataset": dataset, "dataset_options": options or {}}
+    return result
+
+
+def test_probe_files_probes_what_it_can_and_names_what_it_skipped(tiny_synth, test_cache, tmp_path):
+    from singerbench.probe import probe_files
+
+    clones = [t for t in tiny_synth.by_role("cloned") if t.extra.get("context_singer")]
+    good = make_result("mixture", "none", {10: {"test": ([1.0], [1.0]), "cloned": ([0.0], [0.0])}},
+                       dataset="synth", generated=True)
+    good.dataset.checksum = tiny_synth.checksum()
+    good.dataset.tracks = {"train": 1, "val": 1, "test": 1, "cloned": len(clones)}
+    # every clone predicted as its backing's singer
+    good.run_details = [{"class_count": 10, "run": 0, "classes": list(tiny_synth.singers), "evals": {"cloned": {
+        "tracks": [_track(t.id, list(t.singers), t.extra["context_singer"]) for t in clones]}}}]
+    no_clones = make_result("mfcc", "none", {10: {"test": ([1.0], [1.0])}}, dataset="mtg")
+    no_request = make_result("mfcc", "none", {10: {"test": ([1.0], [1.0]), "cloned": ([0.0], [0.0])}})
+    no_request.dataset.tracks["cloned"] = 3
+    unrendered = make_result("mfcc", "none", {10: {"test": ([1.0], [1.0]), "cloned": ([0.0], [0.0])}}, dataset="synth")
+    unrendered.dataset.tracks["cloned"] = 3
+    cache = tmp_path / "cache"
+    (cache / "synth").parent.mkdir()
+    (cache / "synth").symlink_to(test_cache / "synth")
+    report = probe_files(
+        [("good.json", _with_request(good, "synth", {"preset": "tiny"})),
+         ("mtg.json", _with_request(no_clones, "mtg", {"data_root": "/nowhere"})),
+         ("old.json", _with_request(no_request, None)),
+         ("big.json", _with_request(unrendered, "synth", {"preset": "full", "seed": "7"}))],
+        cache_dir=cache,
+    )
+    assert len(report.rows) == 1 and report.rows[0].shares["context"]["values"] == [1.0]
+    notes = "\n".join(report.skipped)
+    assert len(report.skipped) == 3
+    assert "mtg.json: no cloned tracks" in notes and "old.json: records no request" in notes
+    assert "big.json: the generated corpus (full, seed 7) is not rendered" in notes
+    assert not list((test_cache / "synth").glob("full-seed7*"))  # nothing rendered
+    assert "Skipped:" in report.to_markdown() and "- old.json" in report.to_markdown()
+
+
+def test_probe_cli_on_a_folder_names_every_skipped_result(tmp_path, capsys):
+    from singerbench.cli import main
+
+    folder = tmp_path / "results"
+    (folder / "mtg").mkdir(parents=True)
+    make_result("mfcc", "none", {10: {"test": ([1.0], [1.0])}}).to_json(folder / "mtg" / "mfcc.json")
+    old = make_result("mfcc", "none", {10: {"test": ([1.0], [1.0]), "cloned": ([0.0], [0.0])}}, dataset="synth")
+    old.dataset.tracks["cloned"] = 3
+    old.to_json(folder / "old.json")
+    (folder / "notes.json").write_text("[1, 2]")
+    code = main(["probe", str(folder), "--cache-dir", str(tmp_path / "cache")])
+    out = capsys.readouterr()
+    assert code == 1 and out.err.startswith("error: no result could be probed (3 skipped")
+    assert "mfcc.json: no cloned tracks" in out.out and "old.json: records no request" in out.out
+    assert "notes.json: not a readable result" in out.out
+    assert not (tmp_path / "cache").exists()  # nothing rendered, nothing cached

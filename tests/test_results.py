@@ -158,7 +158,9 @@ def test_infos_from_embedder_and_manifest(tmp_path):
     ]
     manifest = Manifest("mini", tracks, ["a", "b"], generated=True)
     d = DatasetInfo.from_manifest(manifest)
-    assert d == DatasetInfo("mini", manifest.checksum(), True, 2, {"train": 2, "val": 1, "cloned": 1})
+    held = {"stems": "none", "offsets": "given"}
+    assert d == DatasetInfo("mini", manifest.checksum(), True, 2, {"train": 2, "val": 1, "cloned": 1},
+                            {"train": held, "val": held, "cloned": held})
 
 
 COMMITTED = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "synth" / "mfcc--paper.json"

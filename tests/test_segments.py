@@ -105,7 +105,7 @@ def test_vocal_stem_choice(tmp_path):
     assert vocal_src.stem_path(with_stem) == voc and vocal_src.stem_id(with_stem) == "dataset"
     assert mix_src.stem_path(with_stem) == mix and mix_src.stem_id(with_stem) == "mixture"
     np.testing.assert_allclose(vocal_src.segment(with_stem, 0.0)[0], sine(300, 1.0, 8000, 1.0), atol=1e-4)
-    with pytest.raises(UserError, match=r"listens to vocals and track 'b' has no vocal stem: pass a separator"):
+    with pytest.raises(UserError, match=r"listens to vocals and track 'b' has no such stem: give the stem in the manifest's 'vocals' column, or pass a separator"):
         vocal_src.segment(without, 0.0)
 
 

@@ -126,3 +126,20 @@ def test_missing_weights_fail_at_once(tmp_path, monkeypatch):
     (tmp_path / "r").mkdir()
     with pytest.raises(UserError, match=r"has neither other\.yaml nor a other checkpoint"):
         DemucsSeparator("other", repo=tmp_path / "r").load_model()
+
+
+def test_instrumental_is_the_other_sources_cached_beside_the_vocals(tmp_path, repo):
+    sep = DemucsSeparator("tiny", repo=repo, cache_dir=tmp_path / "cache")
+    t = Track(id="a", audio=mixture(tmp_path / "a.wav", 16000, 1), singers=("s",), role="train")
+    vocals, backing, rate = sep.separate_stems(t.audio)
+    assert rate == 16000 and vocals.shape == backing.shape == (1, sf.info(str(t.audio)).frames)
+    assert not np.allclose(vocals, backing)
+    source = SegmentSource(16000, 1, "instrumental", segment_seconds=1.0, separator=sep)
+    source.prepare([t], progress=False)
+    path = source.stem_path(t)
+    assert path == sep.instrumental_file(t) and path.parent == sep.stem_file(t).parent and sep.separated == 1
+    assert sep.stem_file(t).is_file()  # one separation caches both stems
+    np.testing.assert_allclose(sf.read(path, always_2d=True)[0].T, backing, atol=2e-4 + 1e-3 * np.abs(backing).max())
+    assert source.provenance(t) == f"separator:tiny@{sep.separator_weights_id()}"
+    assert source.stem_id(t) == f"{sep.separator_weights_id()}:instrumental"
+    assert SegmentSource(16000, 1, "vocals", separator=sep).stem_path(t) == sep.stem_file(t) and sep.separated == 1

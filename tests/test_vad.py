@@ -45,15 +45,70 @@ def test_recordings_held_out(tmp_path):
     """Held-out corpus (seed 7) of real readings over a real instrumental: mixtures and stems."""
     tracks = vad.recordings_corpus(AUDIO, tmp_path, seed=7, n_tracks=6)
     scores = vad.evaluate_vad(Manifest("rec", tracks, ["reader"]))
-    assert scores["vocals"]["precision"] >= 0.8 and scores["vocals"]["recall"] >= 0.8
-    assert scores["mixture"]["precision"] >= 0.7 and scores["mixture"]["recall"] >= 0.6
+    # measured with the shipped weights: mixtures P 0.93 R 0.97, stems P 1.00 R 1.00 (docs/datasets.md)
+    assert scores["vocals"]["precision"] >= 0.9 and scores["vocals"]["recall"] >= 0.9
+    assert scores["mixture"]["precision"] >= 0.9 and scores["mixture"]["recall"] >= 0.9
 
 
-def test_generated_singers(request):
-    """Precision and recall on the tiny generated corpus against its vocal stems' exact activity."""
-    pytest.importorskip("singerbench.datasets.synth", reason="the synth dataset is not in this tree yet")
-    tiny_synth = request.getfixturevalue("tiny_synth")
-    scores = vad.evaluate_vad(tiny_synth)
-    # Measured with the shipped (bootstrap) weights: stems P 0.99 R 0.87, mixtures P 0.87 R 0.38.
-    assert scores["vocals"]["precision"] >= 0.9 and scores["vocals"]["recall"] >= 0.8
-    assert scores["mixture"]["precision"] >= 0.85 and scores["mixture"]["recall"] >= 0.75
+def test_generated_singers(tiny_synth):
+    """Precision and recall on the tiny generated corpus (seed 0, never fit) against its stems' exact activity."""
+    half = Manifest("synth-half", tiny_synth.tracks[::2], tiny_synth.singers)
+    scores = vad.evaluate_vad(half)
+    # measured with the shipped weights on all 62 tracks: mixtures P 0.98 R 0.92, stems P 0.99 R 0.99
+    assert scores["vocals"]["precision"] >= 0.95 and scores["vocals"]["recall"] >= 0.95
+    assert scores["mixture"]["precision"] >= 0.95 and scores["mixture"]["recall"] >= 0.9
+
+
+def test_noise_silence_and_instrumentals_are_never_vocal(tiny_synth, tmp_path):
+    import soundfile as sf
+
+    from singerbench.vadcorpus import _pink, negative_rate
+
+    rng = np.random.default_rng(3)
+    sr, n = 16000, 18 * 16000
+    files = {}
+    for level in (-60, -40, -20):  # white noise at about -40 dBFS was flagged by the first detector
+        x = rng.standard_normal(n)
+        files[f"white{level}"] = x / np.sqrt(np.mean(x**2)) * 10 ** (level / 20)
+    files["silence"] = np.zeros(n)
+    for name, x in files.items():
+        probs = vad.detect_vocal_segments(x.astype(np.float32), sr)
+        assert (probs < vad.DEFAULT_THRESHOLD).all(), (name, probs)
+    for level in (-60, -40, -20):
+        x = _pink(n, rng)
+        files[f"pink{level}"] = x / np.sqrt(np.mean(x**2)) * 10 ** (level / 20)
+    for name, x in files.items():
+        sf.write(tmp_path / f"{name}.flac", x, sr, subtype="PCM_24")
+    instrumentals = {t.id: t.instrumental for t in tiny_synth.tracks[::8]}
+    rates = negative_rate({**{k: tmp_path / f"{k}.flac" for k in files}, **instrumentals})
+    assert rates == {k: 0.0 for k in rates}
+    assert vad.vocal_offsets(tiny_synth.tracks[0].instrumental) == []
+
+
+def test_no_voice_found_names_the_track_and_the_way_out(tmp_path):
+    import soundfile as sf
+    from test_datasets_closed import _closed_rows, _write_csv
+
+    from singerbench.datasets import load_dataset
+
+    rows = _closed_rows(tmp_path)
+    noise = np.random.default_rng(0).standard_normal(13 * 16000) * 0.01
+    sf.write(tmp_path / "noise.wav", noise, 16000)
+    rows[0].update(audio="noise.wav", vocal_offsets="")
+    with pytest.raises(UserError, match=r"1 tracks with no 6 s segment .* --offsets hop .* vocal_offsets column.*"
+                                        r"ana-train0 \(.*noise.wav\)"):
+        load_dataset("closed", manifest=_write_csv(tmp_path / "m.csv", rows))
+    m = load_dataset("closed", manifest=tmp_path / "m.csv", offsets="hop")
+    assert m.tracks[0].vocal_offsets == (0.0, 6.0)
+
+
+@pytest.mark.slow
+def test_held_out_backing_family(tiny_synth, tmp_path):
+    """The seed-0 voices over backing families the detector was never fit on (organ swing, harp and strings)."""
+    from singerbench.vadcorpus import held_out_mixtures
+
+    tracks = held_out_mixtures(tiny_synth, tmp_path, seed=0, limit=24)
+    scores = vad.evaluate_vad(Manifest("held", tracks, sorted({s for t in tracks for s in t.singers})))
+    # measured on all 62 tracks: mixtures P 0.88 R 0.98 (precision below the 0.9 target: docs/datasets.md)
+    assert scores["mixture"]["recall"] >= 0.9 and scores["mixture"]["precision"] >= 0.8
+    assert scores["vocals"]["precision"] >= 0.95 and scores["vocals"]["recall"] >= 0.95

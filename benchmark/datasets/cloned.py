@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from singerbench.datasets import register_dataset
-from singerbench.datasets.closed import check_closed, load_manifest_file
+from singerbench.datasets.closed import as_flag, check_closed, load_manifest_file
 from singerbench.errors import UserError
 from singerbench.manifest import Manifest
 
@@ -34,16 +34,18 @@ def load(
     data_root: Path | str | None = None,
     reference_root: Path | str | None = None,
     offsets: str = "vad",
+    lenient: bool | str = False,
 ) -> Manifest:
     """Reference tracks (train/val/test) plus the cloned rows; ``data_root`` resolves the cloned audio paths,
     ``reference_root`` the reference's."""
     if manifest is None or reference is None:
         raise UserError("dataset 'cloned' needs --manifest CLONED_FILE and --reference CLOSED_MANIFEST")
-    ref = load_manifest_file(reference, "reference", reference_root, offsets)
+    lenient = as_flag(lenient, "lenient")
+    ref = load_manifest_file(reference, "reference", reference_root, offsets, lenient=lenient)
     if ref.by_role("cloned"):
         raise UserError(f"--reference {reference} has cloned rows; it must be a closed set (train/val/test)")
     check_closed(ref)
-    cloned = load_manifest_file(manifest, "cloned", data_root, offsets, default_role="cloned")
+    cloned = load_manifest_file(manifest, "cloned", data_root, offsets, default_role="cloned", lenient=lenient)
     wrong = [t for t in cloned.tracks if t.role != "cloned"]
     if wrong:
         raise UserError(f"--manifest {manifest}: track {wrong[0].id} has role {wrong[0].role!r}; cloned rows only")

@@ -16,8 +16,11 @@ vocal offsets get them from the VAD (``offsets="vad"``), every 6 s hop (``"hop"`
 from __future__ import annotations
 
 import csv
+import difflib
 import json
+import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import soundfile as sf
@@ -29,6 +32,7 @@ from singerbench.manifest import MANIFEST_FORMAT, ROLES, Manifest, Track
 NEEDS = "your closed set's manifest (--manifest FILE: CSV/JSON rows, or the reference closed layout) and its audio"
 OFFSET_MODES = ("vad", "hop", "error")
 SHOW = 5
+log = logging.getLogger("singerbench.datasets")
 
 
 def _split_list(value: object, what: str, where: str) -> list[str]:
@@ -115,6 +119,73 @@ def reference_rows(doc: dict, path: Path) -> list[dict]:
     return rows
 
 
+#: Row fields a manifest may have (``id``, ``path`` and ``singer`` are accepted spellings of the first three).
+COLUMNS = ("track_id", "audio", "singers", "role", "vocal_offsets", "vocals", "instrumental", "genre", "language",
+           "context_singer", "name")
+ALIASES = {"id": "track_id", "path": "audio", "singer": "singers"}
+
+
+def check_columns(rows: list[dict], path: Path, lenient: bool = False) -> None:
+    """Unknown columns are an error naming each one and the nearest known column (``lenient``: a warning)."""
+    known = set(COLUMNS) | set(ALIASES)
+    seen: list[str] = []
+    for row in rows:
+        if isinstance(row, dict):
+            seen += [str(k) for k in row if str(k) not in known and str(k) not in seen]
+    if not seen:
+        return
+    parts = []
+    for col in seen:
+        near = difflib.get_close_matches(col, list(known), n=1, cutoff=0.5)
+        parts.append(f"{col!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    what = f"manifest {path}: unknown column{'s' if len(seen) > 1 else ''} {', '.join(parts)}"
+    if lenient:
+        log.warning("%s; ignored (--lenient)", what)
+        return
+    raise UserError(f"{what}; known columns: {', '.join(COLUMNS)} (--lenient ignores unknown columns)")
+
+
+def _resolve(value: object, base: Path) -> Path | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    p = Path(str(value).strip()).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _row_to_track(row: object, base: Path, default_role: str | None) -> Track:
+    """One row as a Track (offsets may still be missing); a UserError says what is wrong with the row."""
+    if not isinstance(row, dict):
+        raise UserError("is not an object")
+    audio = row.get("audio") or row.get("path")
+    if not audio:
+        raise UserError("has no 'audio' path")
+    tid = str(row.get("track_id") or row.get("id") or Path(str(audio)).with_suffix("")).strip()
+    try:
+        singers = _split_list(row.get("singers", row.get("singer")), "singers", f"track {tid}")
+        if not singers:
+            raise UserError(f"track {tid} names no singer")
+        role = str(row.get("role") or default_role or "").strip()
+        if role not in ROLES:
+            raise UserError(f"track {tid}: role {role!r} is not one of {', '.join(ROLES)}")
+        offs = _offsets(row.get("vocal_offsets"), f"track {tid}")
+    except UserError as e:
+        msg = str(e)
+        raise UserError(msg if msg.startswith("track ") else f"track {tid}: {msg}") from None
+    extra = {k: str(row[k]) for k in ("name", "context_singer") if row.get(k)}
+    return Track(
+        tid, _resolve(audio, base), tuple(singers), role, offs or (),
+        vocals=_resolve(row.get("vocals"), base), instrumental=_resolve(row.get("instrumental"), base),
+        genre=row.get("genre") or None, language=row.get("language") or None, extra=extra,
+        offsets_from="given" if offs else "",
+    )
+
+
+def _problems(path: Path, problems: list[str], what: str = "rows have problems") -> UserError:
+    shown = "; ".join(problems[:SHOW])
+    more = f"; and {len(problems) - SHOW} more" if len(problems) > SHOW else ""
+    return UserError(f"manifest {path}: {len(problems)} {what}: {shown}{more}")
+
+
 def rows_to_tracks(
     rows: list[dict],
     path: Path,
@@ -123,68 +194,81 @@ def rows_to_tracks(
     default_role: str | None = None,
     offsets: str = "vad",
     check_audio: bool = True,
+    lenient: bool = False,
 ) -> list[Track]:
-    """Validate rows and turn them into Tracks; missing audio is reported as a count with the first paths."""
+    """Validate rows and turn them into Tracks.
+
+    Every row problem is collected into one message (the first few rows, and how many more); missing audio
+    or stem files likewise. Rows without offsets get them from ``offsets`` (the VAD runs on the row's vocal
+    stem when it has one, else on the mixture).
+    """
     if offsets not in OFFSET_MODES:
         raise UserError(f"--offsets must be one of {', '.join(OFFSET_MODES)}, got {offsets!r}")
     if not rows:
         raise UserError(f"manifest {path} lists no tracks")
-    prepared = []
+    check_columns(rows, path, lenient)
+    tracks, problems = [], []
     for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise UserError(f"manifest {path}: row #{i + 1} is not an object")
-        where = f"manifest {path}, row #{i + 1}"
-        audio = row.get("audio") or row.get("path")
-        if not audio:
-            raise UserError(f"{where}: no 'audio' path")
-        tid = str(row.get("track_id") or row.get("id") or Path(str(audio)).with_suffix("")).strip()
-        singers = _split_list(row.get("singers", row.get("singer")), "singers", where)
-        if not singers:
-            raise UserError(f"{where} (track {tid}): names no singer")
-        role = str(row.get("role") or default_role or "").strip()
-        if role not in ROLES:
-            raise UserError(f"{where} (track {tid}): role {role!r} is not one of {', '.join(ROLES)}")
-        audio_path = Path(str(audio)).expanduser()
-        if not audio_path.is_absolute():
-            audio_path = base / audio_path
-        offs = _offsets(row.get("vocal_offsets", row.get("vocal")), f"{where} (track {tid})")
-        genre = row.get("genre") or None
-        lang = row.get("language") or None
-        extra = {k: str(row[k]) for k in ("name", "context_singer") if row.get(k)}
-        prepared.append((tid, audio_path, tuple(singers), role, offs, genre, lang, extra))
+        try:
+            tracks.append(_row_to_track(row, base, default_role))
+        except UserError as e:
+            problems.append(f"row #{i + 1} {e}" if str(e).startswith(("is ", "has ")) else f"row #{i + 1} ({e})")
+    if problems:
+        raise _problems(path, problems)
     if check_audio:
-        missing = [p for _, p, *_ in prepared if not p.is_file()]
+        files = [p for t in tracks for p in (t.audio, t.vocals, t.instrumental) if p is not None]
+        missing = [p for p in files if not p.is_file()]
         if missing:
             shown = ", ".join(str(p) for p in missing[:SHOW])
-            raise UserError(f"{len(missing)} of {len(prepared)} audio files of {path} are missing, first: {shown}")
-    tracks = []
-    for tid, audio_path, singers, role, offs, genre, lang, extra in prepared:
-        if offs is None:
-            if offsets == "error":
-                raise UserError(f"manifest {path}: track {tid} has no vocal offsets (--offsets error)")
-            offs = tuple(_computed_offsets(audio_path, offsets))
-            if not offs:
-                raise UserError(f"track {tid} ({audio_path}): no 6 s segment with the voice active was found")
-        tracks.append(Track(tid, audio_path, singers, role, offs, genre=genre, language=lang, extra=extra))
-    return tracks
+            raise UserError(f"{len(missing)} of {len(files)} audio files of {path} are missing, first: {shown}")
+    if offsets == "error":
+        lacking = [t.id for t in tracks if not t.vocal_offsets]
+        if lacking:
+            raise _problems(path, [f"track {tid} has no vocal_offsets" for tid in lacking],
+                            "rows lack vocal offsets (--offsets error; give a vocal_offsets column, or use "
+                            "--offsets vad or --offsets hop)")
+    out, empty = [], []
+    for t in tracks:
+        if t.vocal_offsets:
+            out.append(t)
+            continue
+        offs, source = _computed_offsets(t, offsets)
+        if not offs:
+            empty.append(f"{t.id} ({t.vocals or t.audio})")
+        out.append(replace(t, vocal_offsets=tuple(offs), offsets_from=source))
+    if empty:
+        raise _problems(
+            path, empty,
+            "tracks with no 6 s segment where the vocal detector hears the voice (use --offsets hop to take "
+            "every 6 s, or give a vocal_offsets column for these rows)",
+        )
+    return out
 
 
-def _computed_offsets(path: Path, mode: str) -> list[float]:
+def _computed_offsets(track: Track, mode: str) -> tuple[list[float], str]:
+    """Offsets for a row without them, and where they came from (``hop`` or ``vad@<threshold>``)."""
     if mode == "hop":
         try:
-            duration = sf.info(str(path)).duration
+            duration = sf.info(str(track.audio)).duration
         except (sf.LibsndfileError, RuntimeError) as e:
-            raise UserError(f"cannot read audio {path}: {e}") from None
-        return [6.0 * i for i in range(int(duration // 6.0))]
-    from singerbench.vad import vocal_offsets
+            raise UserError(f"cannot read audio {track.audio}: {e}") from None
+        return [6.0 * i for i in range(int(duration // 6.0))], "hop"
+    from singerbench.vad import DEFAULT_THRESHOLD, vocal_offsets
 
-    return vocal_offsets(path)
+    return vocal_offsets(track.vocals or track.audio), f"vad@{DEFAULT_THRESHOLD:g}"
 
 
 def load_manifest_file(
-    manifest: Path | str, name: str, data_root: Path | str | None, offsets: str, default_role: str | None = None
+    manifest: Path | str,
+    name: str,
+    data_root: Path | str | None,
+    offsets: str,
+    default_role: str | None = None,
+    lenient: bool = False,
 ) -> Manifest:
-    """Read any accepted manifest file into a Manifest; singers in order of first appearance in training rows."""
+    """Read any accepted manifest file into a Manifest; singers in order of first appearance in training rows.
+
+    The user's data is never labelled generated, even when it comes as a singerbench ``manifest.json``."""
     path = Path(manifest).expanduser()
     if path.suffix.lower() == ".json" and path.is_file():
         try:
@@ -192,10 +276,12 @@ def load_manifest_file(
         except (json.JSONDecodeError, UnicodeDecodeError):
             head = None
         if isinstance(head, dict) and head.get("format") == MANIFEST_FORMAT:
-            return Manifest.from_json(path)
+            m = Manifest.from_json(path)
+            m.generated = False
+            return m
     rows = read_rows(path)
     base = Path(data_root).expanduser() if data_root is not None else path.parent
-    tracks = rows_to_tracks(rows, path, base, default_role=default_role, offsets=offsets)
+    tracks = rows_to_tracks(rows, path, base, default_role=default_role, offsets=offsets, lenient=lenient)
     singers: list[str] = []
     for role in ("train", "val", "test", "cloned"):
         for t in tracks:
@@ -219,6 +305,18 @@ def check_closed(m: Manifest) -> None:
         )
 
 
+def as_flag(value: bool | str, name: str) -> bool:
+    """A boolean adapter option, also as given through ``-D name=true`` (a string)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise UserError(f"dataset option {name} expects true or false, got {value!r}")
+
+
 def status(manifest: Path | str | None = None, **_: object) -> tuple[bool, str]:
     if manifest is None:
         return False, "bring your own: needs --manifest FILE"
@@ -228,11 +326,16 @@ def status(manifest: Path | str | None = None, **_: object) -> tuple[bool, str]:
 
 
 @register_dataset("closed", description="your own closed set of real singers", needs=NEEDS, status=status)
-def load(manifest: Path | str | None = None, data_root: Path | str | None = None, offsets: str = "vad") -> Manifest:
+def load(
+    manifest: Path | str | None = None,
+    data_root: Path | str | None = None,
+    offsets: str = "vad",
+    lenient: bool | str = False,
+) -> Manifest:
     """A closed set from ``manifest`` (train/val/test rows); see the module docstring for the formats."""
     if manifest is None:
         raise UserError("dataset 'closed' needs --manifest FILE (CSV or JSON; see docs/datasets.md)")
-    m = load_manifest_file(manifest, "closed", data_root, offsets)
+    m = load_manifest_file(manifest, "closed", data_root, offsets, lenient=as_flag(lenient, "lenient"))
     if m.by_role("cloned"):
         raise UserError(f"manifest {manifest} has cloned rows; use --dataset cloned --manifest ... --reference ...")
     check_closed(m)

@@ -169,13 +169,13 @@ def load(
             val = row[offsets_column]
             if not isinstance(val, list | tuple) or not val:
                 raise UserError(f"{where}: {offsets_column!r} must be a non-empty list of offsets in seconds")
-            offs = tuple(float(v) for v in val)
+            offs, source = tuple(float(v) for v in val), "given"
         elif offsets == "vad":
-            from singerbench.vad import vocal_offsets
+            from singerbench.vad import DEFAULT_THRESHOLD, vocal_offsets
 
-            offs = tuple(vocal_offsets(audio))
+            offs, source = tuple(vocal_offsets(audio)), f"vad@{DEFAULT_THRESHOLD:g}"
         else:
-            offs = _hop_offsets(audio, where)
+            offs, source = _hop_offsets(audio, where), "hop"
         if not offs:
             raise UserError(f"{where}: no 6 s vocal segment (audio shorter than 6 s, or no voice found)")
         singer = str(row[singer_column])
@@ -189,6 +189,7 @@ def load(
                 genre=str(row[genre_column]) if genre_column and row[genre_column] is not None else None,
                 language=str(row[language_column]) if language_column and row[language_column] is not None else None,
                 extra={"split": split},
+                offsets_from=source,
             )
         )
     singers: list[str] = []

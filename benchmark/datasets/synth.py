@@ -42,13 +42,27 @@ def status(preset: str = DEFAULT_PRESET, seed: int = 0, cache_dir: Path | None =
     needs="festival + 10 festvox voices, fluidsynth, fluid-soundfont-gm (Debian); no download",
     status=status,
 )
-def load(preset: str = DEFAULT_PRESET, seed: int = 0, cache_dir: Path | None = None, progress: bool = True) -> Manifest:
-    """Render the corpus on first use (then it is a cache hit) and return its Manifest."""
+def load(
+    preset: str = DEFAULT_PRESET,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    render: bool = True,
+) -> Manifest:
+    """Render the corpus on first use (then it is a cache hit) and return its Manifest.
+
+    ``render=False`` (a harness option: readers such as the probe) only reads a corpus already rendered."""
     if preset not in PRESETS:
         raise UserError(f"unknown synth preset {preset!r}; choose one of {', '.join(PRESETS)}")
     try:
         seed = int(seed)
     except (TypeError, ValueError):
         raise UserError(f"synth seed must be an integer, not {seed!r}") from None
-    path = render_corpus(preset, seed, corpus_dir(preset, seed, cache_dir), progress=progress)
+    folder = corpus_dir(preset, seed, cache_dir)
+    if not render and not is_complete(folder, preset, seed):
+        raise UserError(
+            f"the generated corpus ({preset}, seed {seed}) is not rendered in {folder}; render it with "
+            f"`singerbench synth --preset {preset} --seed {seed} --out {folder}` (or give the same --cache-dir)"
+        )
+    path = render_corpus(preset, seed, folder, progress=progress)
     return Manifest.from_json(path)
