@@ -14,8 +14,9 @@ The head is the paper's: ``Linear-BN-ReLU`` × layers, then ``Linear`` and optio
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,10 @@ from singerbench.presets import Preset
 BN_EPS = 1e-5  # torch.nn.BatchNorm1d defaults, as in the paper's head
 BN_MOMENTUM = 0.1
 EVAL_CHUNK = 2048  # rows per stacked forward pass at evaluation (memory only; eval-mode BN is per row)
+#: below this many FLOPs per training step of one head, torch runs on one thread: tiny products gain nothing
+#: from intra-op threads and lose a lot waiting on them on a loaded machine (4.5x measured on the test heads).
+#: Decided per head shape, never by the number of runs grouped, so grouping does not change a run's numbers.
+SINGLE_THREAD_BELOW_FLOPS = 5e7
 
 
 class Sampler:
@@ -82,9 +87,11 @@ class StackedAdam:
 
     @torch.no_grad()
     def step(self) -> None:
+        """One Adam step of every run, with torch's formulas and operation order (so, torch's numbers)."""
         self.step_count += 1
         bc1 = 1 - self.beta1**self.step_count
         bc2_sqrt = math.sqrt(1 - self.beta2**self.step_count)
+        step_sizes = [float(lr) / bc1 for lr in self.lr.tolist()]
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
             g = p.grad
             if self.weight_decay:
@@ -92,8 +99,11 @@ class StackedAdam:
             m.lerp_(g, 1 - self.beta1)
             v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
             denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
-            step_size = (self.lr / bc1).to(p.dtype).to(p.device).view(-1, *([1] * (p.dim() - 1)))
-            p.sub_(step_size * (m / denom))
+            if len(set(step_sizes)) == 1:
+                p.addcdiv_(m, denom, value=-step_sizes[0])
+            else:  # runs whose learning rate was reduced: one slice each
+                for k, size in enumerate(step_sizes):
+                    p[k].addcdiv_(m[k], denom[k], value=-size)
             p.grad = None
 
     def keep(self, index: torch.Tensor) -> None:
@@ -172,17 +182,13 @@ class StackedHeads:
         h = x
         for i in range(self.layers):
             h = torch.baddbmm(self.biases[i], h, self.weights[i])
-            if self.batch_norm:
-                if train:
-                    mean = h.mean(dim=1, keepdim=True)
-                    var = h.var(dim=1, unbiased=False, keepdim=True)
-                    with torch.no_grad():  # running statistics as BatchNorm1d: unbiased variance, momentum 0.1
-                        n = h.shape[1]
-                        self.running_mean[i].lerp_(mean.detach(), BN_MOMENTUM)
-                        self.running_var[i].lerp_(var.detach() * (n / max(n - 1, 1)), BN_MOMENTUM)
-                else:
-                    mean, var = self.running_mean[i], self.running_var[i]
-                h = (h - mean) / torch.sqrt(var + BN_EPS) * self.gammas[i] + self.betas[i]
+            if self.batch_norm:  # BatchNorm1d per run: the runs' features side by side, (B, R*H)
+                r, b, w = h.shape
+                flat = h.transpose(0, 1).reshape(b, r * w)
+                flat = F.batch_norm(flat, self.running_mean[i].view(-1), self.running_var[i].view(-1),
+                                    self.gammas[i].view(-1), self.betas[i].view(-1), training=train,
+                                    momentum=BN_MOMENTUM, eps=BN_EPS)
+                h = flat.view(b, r, w).transpose(0, 1)
             h = torch.relu(h)
         out = torch.baddbmm(self.biases[-1], h, self.weights[-1])
         return F.normalize(out, dim=2) if self.logit_norm else out
@@ -213,6 +219,25 @@ class StackedHeads:
             chunk = x[i : i + EVAL_CHUNK].unsqueeze(0).expand(self.runs, -1, -1)
             parts.append(torch.softmax(self.forward(chunk, train=False), dim=2).cpu())
         return torch.cat(parts, dim=1).numpy()
+
+
+def step_flops(preset: Preset, dim: int, classes: int) -> float:
+    """FLOPs of one training step of one head: forward, weight gradients, input gradients past the first layer."""
+    widths = [dim] + [preset.hidden_dim] * preset.hidden_layers + [classes]
+    macs = [a * b for a, b in zip(widths[:-1], widths[1:], strict=True)]
+    return float(2 * preset.batch_size * (2 * sum(macs) + sum(macs[1:])))
+
+
+@contextlib.contextmanager
+def threads_for(preset: Preset, dim: int, classes: int) -> Iterator[None]:
+    """One torch thread for heads too small to gain from more (see SINGLE_THREAD_BELOW_FLOPS), then restore."""
+    was = torch.get_num_threads()
+    if step_flops(preset, dim, classes) < SINGLE_THREAD_BELOW_FLOPS and was > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(was)
 
 
 def _per_row_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from singerbench.heads import step_flops
 from singerbench.presets import Preset, get_preset
 from singerbench.protocol import ProtocolData, TrackEmbeddings, run_protocol
 
@@ -64,10 +65,8 @@ def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
 def head_flops(preset: Preset, dim: int, classes: int) -> tuple[float, float]:
     """(FLOPs of one training step, FLOPs of one validation pass) of one head."""
     widths = [dim] + [preset.hidden_dim] * preset.hidden_layers + [classes]
-    macs = [a * b for a, b in zip(widths[:-1], widths[1:], strict=True)]
-    b, v = preset.batch_size, preset.val_segments_per_singer * classes
-    step = 2 * b * sum(macs) + 2 * b * sum(macs) + 2 * b * sum(macs[1:])  # forward, weight grads, input grads
-    return float(step), float(2 * v * sum(macs))
+    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return step_flops(preset, dim, classes), float(2 * preset.val_segments_per_singer * classes * macs)
 
 
 def measure(data: ProtocolData, preset: Preset, runs: int, group_size: int | None, seed: int) -> dict:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from singerbench.errors import UserError
-from singerbench.heads import HeadPlan, train_group
+from singerbench.heads import HeadPlan, threads_for, train_group
 from singerbench.presets import Preset
 
 TEST_SET = "test"
@@ -509,18 +509,19 @@ def run_protocol(
                                      "best": f"{best:.4f}"}, refresh=False)
                     bar.refresh()
 
-                heads, courses = train_group(plans, x_train, x_val_all, preset, on_epoch=on_epoch)
                 evals: list[dict[str, EvalScores]] = [{} for _ in members]
-                for name, tracks in data.eval_sets.items():
-                    if name not in eval_stacks:
-                        continue
-                    xs, rs = eval_stacks[name]
-                    probs = heads.probabilities(xs)  # one pass over the set for every run of the group
-                    for k in range(len(members)):
-                        scored = _evaluate(probs[k], tracks, rs, classes[k], data.singers, preset.top_k)
-                        if scored is not None:
-                            evals[k][name] = scored
-                    del probs
+                with threads_for(preset, dim, c):
+                    heads, courses = train_group(plans, x_train, x_val_all, preset, on_epoch=on_epoch)
+                    for name, tracks in data.eval_sets.items():
+                        if name not in eval_stacks:
+                            continue
+                        xs, rs = eval_stacks[name]
+                        probs = heads.probabilities(xs)  # one pass over the set for every run of the group
+                        for k in range(len(members)):
+                            scored = _evaluate(probs[k], tracks, rs, classes[k], data.singers, preset.top_k)
+                            if scored is not None:
+                                evals[k][name] = scored
+                        del probs
                 for k, r in enumerate(members):
                     results.append(
                         RunOutcome(
