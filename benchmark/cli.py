@@ -105,6 +105,8 @@ def _progress(kw: dict) -> bool:
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1), help="Segments per embedding batch.")
 @click.option("--separator", help="Demucs model making vocal stems when the dataset has none (default htdemucs).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Result JSON (default: leaderboard/results/DATASET/MODEL--PRESET.json).")
+@click.option("--engine", default="local", show_default=True, help="Who embeds: local, or ray (Ray Data; docs/scale.md).")
+@click.option("--address", help="Ray cluster address for --engine ray, e.g. 10.0.0.1:6379 (default: start a local Ray).")
 def run(**kw) -> None:
     """Evaluate a model on a dataset through the protocol and write its result."""
     from singerbench.leaderboard import render

@@ -70,6 +70,24 @@ def main(argv: list[str] | None = None) -> None:
         cached = timed(lambda: store.embed(embedder, manifest, source, progress=False))
     print(f"store:    uncached {uncached:.2f} s, cached {cached:.3f} s -> cached is {uncached / cached:.0f}x faster")
 
+    # end to end (identify audio, decode, resample, separate where needed, embed, store) against the encoder
+    # alone on the same segments, already decoded and batched the same way
+    all_batches = list(source.batches(segments, 16))
+
+    def encoder_only() -> None:
+        with torch.inference_mode():
+            for _, x in all_batches:
+                embedder.embed(x)
+
+    def end_to_end() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            EmbeddingStore(Path(tmp)).embed(embedder, manifest, SegmentSource.for_embedder(embedder),
+                                            progress=False)
+
+    encoder, e2e = timed(encoder_only, args.repeats), timed(end_to_end, args.repeats)
+    print(f"pipeline: encoder alone {encoder:.2f} s, end to end {e2e:.2f} s -> end-to-end throughput is "
+          f"{encoder / e2e:.2f} of the encoder's ({len(segments) / e2e:.1f} segments/s)")
+
     subset = segments[: min(len(segments), 96)]
     batches = list(source.batches(subset, 16))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from singerbench.datasets import load_dataset
+from singerbench.engines import EmbedJob, get_engine
 from singerbench.errors import UserError
 from singerbench.manifest import Manifest
 from singerbench.paths import station_dir
@@ -44,6 +45,8 @@ class RunRequest:
     class_counts: list[int] | None = None
     separator: str | None = None
     progress: bool = True
+    engine: str = "local"  # who embeds: a name in singerbench.engines.ENGINES (local, ray)
+    address: str | None = None  # Ray cluster address for engine "ray"; None starts a local Ray
 
 
 def pick_device(device: str) -> str:
@@ -84,6 +87,7 @@ def make_separator(name: str | None, cache_dir: Path | None, device: str):
 def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     """Evaluate one model on one dataset with one preset; write and return the result."""
     started = time.perf_counter()
+    get_engine(req.engine)  # an unknown engine is a user error before anything is loaded
     device = pick_device(req.device)
     preset = get_preset(req.preset)
     model: ResolvedModel = resolve_model(req.model)
@@ -92,7 +96,8 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
     needs_separation = embedder.input_kind == "vocals" and any(t.vocals is None for t in manifest.tracks)
-    separator = make_separator(req.separator or ("htdemucs" if needs_separation else None), req.cache_dir, device)
+    separator_name = req.separator or ("htdemucs" if needs_separation else None)
+    separator = make_separator(separator_name, req.cache_dir, device)
     source = SegmentSource.for_embedder(embedder, separator=separator)
     source.prepare(manifest.tracks, progress=req.progress)
     weights_id = embedder.weights_id()
@@ -102,7 +107,10 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
 
     store = EmbeddingStore(station_dir("embeddings", req.cache_dir))
     t0 = time.perf_counter()
-    table = store.embed(embedder, manifest, source, batch_size=req.batch_size, device=device, progress=req.progress)
+    job = EmbedJob(model_spec=req.model, separator=separator_name,
+                   cache_dir=req.cache_dir, batch_size=req.batch_size, device=device, progress=req.progress,
+                   address=req.address)
+    table = get_engine(req.engine)(job, store, embedder, manifest, source)
     embed_s = time.perf_counter() - t0
 
     outcome = run_protocol(

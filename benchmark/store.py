@@ -233,7 +233,7 @@ class EmbeddingStore:
 
         if len(by_shard) == 1:
             shard, (_, src) = next(iter(by_shard.items()))
-            if src[-1] - src[0] == len(src) - 1 and all(b - a == 1 for a, b in zip(src, src[1:])):
+            if src[-1] - src[0] == len(src) - 1 and bool(np.all(np.diff(src) == 1)):
                 return load(shard)[src[0] : src[-1] + 1]
         out = np.empty((len(keys), dim), dtype=np.float32)
         for shard, (dst, src) in by_shard.items():
