@@ -5,7 +5,7 @@ validation and one test track of 20 segments each), drawn as Gaussian clusters f
 is a plain ``torch.mm`` of two 2,048 × 2,048 matrices timed in the same process, so the fraction of peak is a
 ratio of two timings taken side by side (these machines are shared and noisy). FLOPs counted per head step
 are the matrix products of the forward pass, the weight gradients and the input gradients of all but the
-first layer; per epoch the validation forward pass is added.
+first layer; per epoch the validation forward pass, per run the evaluation forward pass are added.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def measure(data: ProtocolData, preset: Preset, runs: int, group_size: int | Non
     epochs = [r.epochs for r in outcome.results]
     step_f, val_f = head_flops(preset, data.dim, len(data.singers))
     steps = sum(epochs) * preset.steps_per_epoch
-    flops = steps * step_f + sum(epochs) * val_f
+    eval_rows = sum(t.segments.shape[0] for ts in data.eval_sets.values() for t in ts)
+    eval_f = val_f / (preset.val_segments_per_singer * len(data.singers)) * eval_rows  # forward per row
+    flops = steps * step_f + sum(epochs) * val_f + runs * eval_f
     return {
         "seconds": outcome.seconds,
         "epochs": epochs,
@@ -114,6 +116,9 @@ def main(cfg: ScaleConfig, preset_name: str = "paper", probe_epochs: int = 3, fu
               f"{m['flops_per_s'] / peak:.0%} of peak")
     print(f"ratio:    the {cfg.runs} runs together train {group['steps_per_s'] / alone['steps_per_s']:.2f}x "
           f"the head steps per second of one run alone")
+    per_epoch = group["seconds"] / cfg.runs / probe_epochs  # includes the evaluation, spread over the epochs
+    print(f"estimate: at this speed the {cfg.runs} runs take {per_epoch * cfg.runs * 100 / 60:.0f} min per 100 "
+          f"epochs per run (the paper preset's epoch count depends on the data; the full run below measures it)")
     if not full:
         return
     whole = measure(data, preset, runs=cfg.runs, group_size=None, seed=cfg.seed)
