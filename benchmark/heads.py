@@ -18,6 +18,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -35,11 +36,10 @@ EVAL_CHUNK = 2048  # rows per stacked forward pass at evaluation (memory only; e
 SINGLE_THREAD_BELOW_FLOPS = 5e7
 
 
-class Sampler:
-    """What the trainer needs from a run's batch sampler: ``draw(batch_size) -> (rows, labels)``."""
+class Sampler(Protocol):
+    """What the trainer needs from a run's batch sampler (``protocol.BalancedSampler`` is one)."""
 
-    def draw(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - protocol only
-        raise NotImplementedError
+    def draw(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass
