@@ -189,6 +189,8 @@ _RERUN_OPTIONS = {"from_result", "output", "cache_dir", "progress"}
               "(default mdx_extra), or a local folder or file of demucs weights.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Result JSON (default: leaderboard/results/DATASET/MODEL--PRESET.json).")
 @trust_options("separator", "plugin", "pickle")
+@click.option("--engine", default="local", show_default=True, help="Who embeds: local, or ray (Ray Data; docs/scale.md).")
+@click.option("--address", help="Ray cluster address for --engine ray, e.g. 10.0.0.1:6379 (default: start a local Ray).")
 def run(**kw) -> None:
     """Evaluate a model on a dataset through the protocol and write its result."""
     from singerbench.leaderboard import render

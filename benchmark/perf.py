@@ -39,7 +39,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--repeats", type=int, default=3, help="timings per variant; the best is kept")
+    scale = parser.add_argument_group("--scale: the protocol on FMA-sized synthetic embeddings")
+    scale.add_argument("--scale", action="store_true", help="run the protocol benchmark instead of the embedding one")
+    scale.add_argument("--singers", type=int, default=1019)
+    scale.add_argument("--dim", type=int, default=2048)
+    scale.add_argument("--runs", type=int, default=10)
+    scale.add_argument("--protocol-preset", default="paper")
+    scale.add_argument("--probe-epochs", type=int, default=3,
+                       help="epochs of the side-by-side one-run vs grouped measurement")
+    scale.add_argument("--no-full", action="store_true", help="skip the whole (uncapped) protocol")
     args = parser.parse_args(argv)
+    if args.scale:
+        from singerbench.perfscale import ScaleConfig
+        from singerbench.perfscale import main as scale_main
+
+        cfg = ScaleConfig(singers=args.singers, dim=args.dim, runs=args.runs)
+        scale_main(cfg, args.protocol_preset, probe_epochs=args.probe_epochs, full=not args.no_full)
+        return
 
     manifest = load(preset=args.preset, seed=0, cache_dir=args.cache_dir, progress=False)
     embedder = resolve_model(args.model).embedder
@@ -53,6 +69,24 @@ def main(argv: list[str] | None = None) -> None:
         uncached = timed(lambda: store.embed(embedder, manifest, source, progress=False))
         cached = timed(lambda: store.embed(embedder, manifest, source, progress=False))
     print(f"store:    uncached {uncached:.2f} s, cached {cached:.3f} s -> cached is {uncached / cached:.0f}x faster")
+
+    # end to end (identify audio, decode, resample, separate where needed, embed, store) against the encoder
+    # alone on the same segments, already decoded and batched the same way
+    all_batches = list(source.batches(segments, 16))
+
+    def encoder_only() -> None:
+        with torch.inference_mode():
+            for _, x in all_batches:
+                embedder.embed(x)
+
+    def end_to_end() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            EmbeddingStore(Path(tmp)).embed(embedder, manifest, SegmentSource.for_embedder(embedder),
+                                            progress=False)
+
+    encoder, e2e = timed(encoder_only, args.repeats), timed(end_to_end, args.repeats)
+    print(f"pipeline: encoder alone {encoder:.2f} s, end to end {e2e:.2f} s -> end-to-end throughput is "
+          f"{encoder / e2e:.2f} of the encoder's ({len(segments) / e2e:.1f} segments/s)")
 
     subset = segments[: min(len(segments), 96)]
     batches = list(source.batches(subset, 16))

@@ -11,16 +11,16 @@ Rules (the vote ranking and its ties, seeds, the sweep) are in docs/protocol.md.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from singerbench.errors import UserError
+from singerbench.heads import HeadPlan, threads_for, train_group
 from singerbench.presets import Preset
 from singerbench.progress import Progress
 
@@ -28,7 +28,6 @@ TEST_SET = "test"
 """The eval set holding the real test tracks, one per singer: at a reduced class count only the test tracks of
 included singers are evaluated. The targets of every *other* eval set (e.g. ``cloned``) are always classes."""
 
-_EVAL_CHUNK = 4096  # rows per forward pass at evaluation (memory bound only; eval-mode BN is per-row)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -415,39 +414,18 @@ def _stack(tracks: Sequence[TrackEmbeddings]) -> tuple[np.ndarray, list[tuple[in
     return (np.concatenate(mats, axis=0) if mats else np.zeros((0, 0), np.float32)), ranges
 
 
-def _val_loss(head: Head, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
-    """Mean over consecutive batches of the batch-mean cross-entropy, as the paper's validation loop computes it."""
-    losses = []
-    with torch.inference_mode():
-        for i in range(0, x.shape[0], batch_size):
-            losses.append(F.cross_entropy(head(x[i : i + batch_size]), y[i : i + batch_size]).item())
-    return float(np.mean(losses))
-
-
-def _predict_probs(head: Head, x: torch.Tensor) -> torch.Tensor:
-    """Softmax probabilities on the head's device, as the reference computes them: ``exp(log_softmax)``."""
-    with torch.inference_mode():
-        parts = [torch.exp(torch.log_softmax(head(x[i : i + _EVAL_CHUNK]), dim=-1))
-                 for i in range(0, x.shape[0], _EVAL_CHUNK)]
-    return torch.cat(parts)
-
-
-def _train_one(
+def _plan_run(
     *,
     data: ProtocolData,
     preset: Preset,
-    dev: torch.device,
-    x_train: torch.Tensor,
+    dim: int,
     train_ranges: list[tuple[int, int]],
     val_ranges: list[tuple[int, int]],
-    x_val_all: torch.Tensor,
     val_track_of: list[int],
     classes: np.ndarray,
     streams: dict[str, np.random.SeedSequence],
-    bar: Progress,
-    label: dict,
-) -> tuple[Head, dict]:
-    """Train one head on the singers ``classes`` (global indices) and return it with the best weights restored."""
+) -> HeadPlan:
+    """What one run brings to its group: the initial head, its sampler and its validation draw."""
     c = len(classes)
     local = {int(g): i for i, g in enumerate(classes)}
     by_class: list[list[tuple[int, int]]] = [[] for _ in range(c)]
@@ -464,62 +442,15 @@ def _train_one(
     starts = np.array([val_ranges[val_track_of[int(g)]][0] for g in classes], dtype=np.int64)
     lengths = np.array([val_ranges[val_track_of[int(g)]][1] for g in classes], dtype=np.int64)
     val_rows = np.tile(starts, reps) + vrng.integers(0, np.tile(lengths, reps))
-    x_val = x_val_all[torch.from_numpy(val_rows).to(dev)]
-    y_val = torch.from_numpy(val_labels).to(dev)
 
     init_seed = int(streams["init"].generate_state(1)[0])
-    head = build_head(x_train.shape[1], c, preset, init_seed).to(dev)
-    opt = torch.optim.Adam(
-        head.parameters(), lr=preset.lr, betas=preset.adam_betas, eps=preset.adam_eps,
-        weight_decay=preset.weight_decay,
-    )
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="min", factor=preset.scheduler_factor, patience=preset.scheduler_patience,
-        threshold=preset.scheduler_threshold, threshold_mode="rel", min_lr=preset.scheduler_min_lr,
-        eps=preset.scheduler_eps,
-    )
-
-    best_loss, best_epoch, best_state = math.inf, -1, None
-    plateau, epoch = 0, 0
-    while plateau < preset.early_stop_patience and epoch < preset.max_epochs:
-        head.train()
-        for _ in range(preset.steps_per_epoch):
-            rows, labels = sampler.draw(preset.batch_size)
-            xb = x_train[torch.from_numpy(rows).to(dev)]
-            yb = torch.from_numpy(labels).to(dev)
-            opt.zero_grad()
-            loss = F.cross_entropy(head(xb), yb)
-            loss.backward()
-            opt.step()
-        head.eval()
-        val = _val_loss(head, x_val, y_val, preset.val_batch_size)
-        if val < best_loss:  # strict improvement, as the paper's save_epoch
-            best_loss, best_epoch, plateau = val, epoch, 0
-            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-        else:
-            plateau += 1
-        sched.step(val)
-        epoch += 1
-        bar.set_postfix({**label, "epoch": epoch, "val_loss": f"{val:.4f}", "best": f"{best_loss:.4f}"}, refresh=False)
-        bar.refresh()
-    if best_state is None:
-        raise UserError("validation loss was never finite: the embeddings may be degenerate (all equal?)")
-    head.load_state_dict(best_state)
-    head.eval()
-    info = {
-        "epochs": epoch,
-        "best_epoch": best_epoch,
-        "best_val_loss": float(best_loss),
-        "final_lr": float(opt.param_groups[0]["lr"]),
-        "max_epochs_bound": plateau < preset.early_stop_patience,
-    }
-    return head, info
+    init_state = build_head(dim, c, preset, init_seed).state_dict()
+    return HeadPlan(init_state=init_state, sampler=sampler, val_rows=val_rows, val_labels=val_labels)
 
 
 def _evaluate(
-    head: Head,
+    set_probs: np.ndarray,
     tracks: list[TrackEmbeddings],
-    x: torch.Tensor,
     ranges: list[tuple[int, int]],
     classes: np.ndarray,
     singers: list[str],
@@ -528,21 +459,19 @@ def _evaluate(
 ) -> EvalScores | None:
     """Vote (by ``vote_rule``, see VOTERS) and score the tracks whose targets are all among ``classes``.
 
-    None when no track's targets are all classes.
+    ``set_probs`` (n_rows, n_classes) are one head's softmax probabilities on every row of the eval set, on the
+    device the protocol runs on (the reference ranks votes there). None when no track's targets are all classes.
     """
     voter = VOTERS[vote_rule]
     local = {int(g): i for i, g in enumerate(classes)}
     keep = [i for i, t in enumerate(tracks) if all(int(g) in local for g in t.targets)]
     if not keep:
         return None
-    rows = np.concatenate([np.arange(ranges[i][0], ranges[i][0] + ranges[i][1]) for i in keep])
-    probs = _predict_probs(head, x[torch.from_numpy(rows).to(x.device)])
     name = [singers[int(g)] for g in classes]
-    preds, pos = [], 0
+    preds = []
     for i in keep:
-        t, n = tracks[i], ranges[i][1]
-        ranking = voter(probs[pos : pos + n], k)
-        pos += n
+        t, (start, n) = tracks[i], ranges[i]
+        ranking = voter(set_probs[start : start + n], k)
         targets = {local[int(g)] for g in t.targets}
         preds.append(
             TrackPrediction(
@@ -570,11 +499,14 @@ def run_protocol(
     device: str = "cpu",
     class_counts: list[int] | None = None,
     progress: bool = True,
+    group_size: int | None = None,
 ) -> ProtocolOutcome:
     """Train and evaluate ``runs`` heads per class count; see docs/protocol.md for every rule.
 
     ``class_counts`` defaults to one step with all singers. Per step, the singers named by any non-``test``
     eval set are always classes, the rest are sampled per run; ``test`` is scored on the included singers only.
+    The runs of a class count are trained together, ``group_size`` at a time (default: all); a run's numbers
+    do not depend on the grouping (``group_size=1`` trains one run at a time).
     """
     if runs < 1:
         raise UserError(f"runs must be at least 1, got {runs}")
@@ -607,34 +539,51 @@ def run_protocol(
             eval_stacks[name] = (torch.from_numpy(xs).to(dev), rs)
     assert x_train.shape[1] == dim
 
+    group = runs if group_size is None else max(1, int(group_size))
     results: list[RunOutcome] = []
     # a bar on a terminal, else a log line per stage and at a bounded interval (runs, epochs: singerbench.progress)
     with _deterministic(dev), Progress("protocol", len(counts) * runs, "run", bar=progress) as bar:
         for c in counts:
-            for r in range(runs):
-                s = run_seed(seed, r)
-                streams = run_streams(s, c)
-                classes = select_classes(n, required, c, np.random.default_rng(streams["classes"]))
-                head, info = _train_one(
-                    data=data, preset=preset, dev=dev, x_train=x_train, train_ranges=train_ranges,
-                    val_ranges=val_ranges, x_val_all=x_val_all, val_track_of=val_track_of, classes=classes,
-                    streams=streams, bar=bar, label={"classes": c, "run": r},
-                )
-                evals = {}
-                for name, tracks in data.eval_sets.items():
-                    if name not in eval_stacks:
-                        continue
-                    xs, rs = eval_stacks[name]
-                    scored = _evaluate(head, tracks, xs, rs, classes, data.singers, preset.top_k, preset.vote_rule)
-                    if scored is not None:
-                        evals[name] = scored
-                results.append(
-                    RunOutcome(
-                        class_count=c, run=r, seed=s, classes=[data.singers[int(g)] for g in classes],
-                        evals=evals, **info,
+            for first in range(0, runs, group):
+                members = list(range(first, min(runs, first + group)))
+                seeds = [run_seed(seed, r) for r in members]
+                classes, plans = [], []
+                for s in seeds:
+                    streams = run_streams(s, c)
+                    cls = select_classes(n, required, c, np.random.default_rng(streams["classes"]))
+                    classes.append(cls)
+                    plans.append(_plan_run(
+                        data=data, preset=preset, dim=dim, train_ranges=train_ranges, val_ranges=val_ranges,
+                        val_track_of=val_track_of, classes=cls, streams=streams,
+                    ))
+
+                def on_epoch(k: int, epoch: int, val: float, best: float, members: list[int] = members, c: int = c) -> None:
+                    bar.set_postfix({"classes": c, "run": members[k], "epoch": epoch, "val_loss": f"{val:.4f}",
+                                     "best": f"{best:.4f}"}, refresh=False)
+                    bar.refresh()
+
+                evals: list[dict[str, EvalScores]] = [{} for _ in members]
+                with threads_for(preset, dim, c):
+                    heads, courses = train_group(plans, x_train, x_val_all, preset, on_epoch=on_epoch)
+                    for name, tracks in data.eval_sets.items():
+                        if name not in eval_stacks:
+                            continue
+                        xs, rs = eval_stacks[name]
+                        probs = heads.probabilities(xs)  # one pass over the set for every run of the group
+                        for k in range(len(members)):
+                            scored = _evaluate(probs[k], tracks, rs, classes[k], data.singers, preset.top_k,
+                                                 preset.vote_rule)
+                            if scored is not None:
+                                evals[k][name] = scored
+                        del probs
+                for k, r in enumerate(members):
+                    results.append(
+                        RunOutcome(
+                            class_count=c, run=r, seed=seeds[k], classes=[data.singers[int(g)] for g in classes[k]],
+                            evals=evals[k], **asdict(courses[k]),
+                        )
                     )
-                )
-                bar.update(1)
+                bar.update(len(members))
     return ProtocolOutcome(
         preset=preset, seed=seed, runs=runs, class_counts=counts, device=str(dev), results=results,
         seconds=time.perf_counter() - t0,

@@ -14,6 +14,7 @@ import torch
 
 from singerbench import __version__
 from singerbench.datasets import load_dataset
+from singerbench.engines import EmbedJob, get_engine
 from singerbench.errors import UserError
 from singerbench.io import check_writable
 from singerbench.manifest import Manifest
@@ -53,6 +54,8 @@ class RunRequest:
     class_counts: list[int] | None = None
     separator: str | None = None
     progress: bool = True
+    engine: str = "local"  # who embeds: a name in singerbench.engines.ENGINES (local, ray)
+    address: str | None = None  # Ray cluster address for engine "ray"; None starts a local Ray
 
 
 def pick_device(device: str) -> str:
@@ -161,6 +164,7 @@ def check_outputs(output: Path, cache_dir: Path | None, separator: object | None
 def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     """Evaluate one model on one dataset with one preset; write and return the result."""
     started = time.perf_counter()
+    get_engine(req.engine)  # an unknown engine is a user error before anything is loaded
     device = pick_device(req.device)
     preset = get_preset(req.preset)
     model: ResolvedModel = resolve_model(req.model)
@@ -186,8 +190,10 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
 
     store = EmbeddingStore(station_dir("embeddings", req.cache_dir))
     t0 = time.perf_counter()
-    table = store.embed(embedder, manifest, source, batch_size=req.batch_size, device=device, progress=req.progress,
-                        check_batch=True)
+    job = EmbedJob(model_spec=req.model, separator=separator_name,
+                   cache_dir=req.cache_dir, batch_size=req.batch_size, device=device, progress=req.progress,
+                   address=req.address)
+    table = get_engine(req.engine)(job, store, embedder, manifest, source)
     embed_s = time.perf_counter() - t0
 
     outcome = run_protocol(

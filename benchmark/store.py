@@ -64,6 +64,7 @@ def disk_error(e: OSError, what: str, kept: str = "") -> UserError:
         e.errno, "permission denied" if e.errno in (errno.EACCES, errno.EPERM) else os.strerror(e.errno or 0))
     where = f" ({e.filename})" if e.filename else ""
     return UserError(f"cannot write {what}{where}: {reason}. {kept}".rstrip())
+_GATHER_CHUNK = 65536  # rows copied at a time when a table is gathered from several shards
 
 
 @dataclass
@@ -92,8 +93,11 @@ class EmbeddingTable:
         return self._rows[track_id]
 
     def for_track(self, track_id: str) -> np.ndarray:
-        """``(n, D)`` embeddings of one track, in its offset order."""
-        return self.vectors[self.rows(track_id)]
+        """``(n, D)`` embeddings of one track, in its offset order (a view when its rows are consecutive)."""
+        rows = self.rows(track_id)
+        if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1):
+            return self.vectors[rows[0] : rows[-1] + 1]  # no copy: a memory-mapped table stays on disk
+        return self.vectors[rows]
 
 
 def _hash(obj: object, n: int = 32) -> str:
@@ -284,24 +288,43 @@ class EmbeddingStore:
 
     @staticmethod
     def _gather(index: dict[str, tuple[Path, int]], keys: Sequence[str], dim: int) -> np.ndarray:
-        out = np.empty((len(keys), dim), dtype=np.float32)
+        """The rows of ``keys`` as one (n, D) array, read through memory maps.
+
+        When one shard holds all of them, consecutively (a compacted store), the result *is* the read-only
+        memory map: the table stays in the page cache instead of being copied into the process. Otherwise the
+        rows are copied shard by shard, in chunks, so no second full-size temporary is made.
+        """
         by_shard: dict[Path, tuple[list[int], list[int]]] = {}
         for i, k in enumerate(keys):
             shard, row = index[k]
             dst, src = by_shard.setdefault(shard, ([], []))
             dst.append(i)
             src.append(row)
-        for shard, (dst, src) in by_shard.items():
+
+        def load(shard: Path) -> np.ndarray:
             try:
                 arr = np.load(shard, mmap_mode="r")
-                if arr.ndim != 2 or arr.shape[1] != dim:
-                    raise ValueError(f"shape {arr.shape}")
-                out[dst] = arr[src]
-            except (ValueError, OSError, EOFError, IndexError) as e:
+            except (ValueError, OSError, EOFError) as e:
                 raise UserError(
                     f"embedding shard {shard} cannot be read ({e}); delete {shard} and {shard.with_suffix('.json')} "
                     "and run again (its segments are computed anew)"
                 ) from None
+            if arr.ndim != 2 or arr.shape[1] != dim or arr.dtype != np.float32:
+                raise UserError(
+                    f"embedding shard {shard} has shape {arr.shape} {arr.dtype}, expected (n, {dim}) float32; "
+                    f"delete {shard} and {shard.with_suffix('.json')} and run again"
+                )
+            return arr
+
+        if len(by_shard) == 1:
+            shard, (_, src) = next(iter(by_shard.items()))
+            if src[-1] - src[0] == len(src) - 1 and bool(np.all(np.diff(src) == 1)):
+                return load(shard)[src[0] : src[-1] + 1]
+        out = np.empty((len(keys), dim), dtype=np.float32)
+        for shard, (dst, src) in by_shard.items():
+            arr = load(shard)
+            for i in range(0, len(dst), _GATHER_CHUNK):
+                out[dst[i : i + _GATHER_CHUNK]] = arr[src[i : i + _GATHER_CHUNK]]
         return out
 
     # --- writing -----------------------------------------------------------------------------------------

@@ -246,3 +246,18 @@ def test_source_must_fit_the_plugin(tmp_path, toy):
 
     with pytest.raises(UserError, match=r"plugin 'toy' declares embedding_dim=0; it must be a positive integer"):
         EmbeddingStore(tmp_path / "s").embed(NoDim(), man, SegmentSource.for_embedder(NoDim()), progress=False)
+
+
+def test_compacted_store_serves_a_memory_mapped_table(tmp_path, toy):
+    """An FMA-sized table must not be held twice in RAM: from one shard it is the shard's memory map."""
+    man = make_manifest(tmp_path)
+    _, table = run(tmp_path / "store", toy.Toy(), man, batch_size=5, flush_every=8)
+    assert not isinstance(table.vectors, np.memmap)  # several shards: gathered into one array
+    assert EmbeddingStore(tmp_path / "store").compact(toy.Toy()) > 1
+    _, mapped = run(tmp_path / "store", toy.Toy(), man)
+    assert isinstance(mapped.vectors, np.memmap) and not mapped.vectors.flags.writeable
+    assert np.array_equal(mapped.vectors, table.vectors)
+    track = mapped.for_track("t2")
+    assert np.shares_memory(track, mapped.vectors) and np.array_equal(track, table.for_track("t2"))
+    _, part = run(tmp_path / "store", toy.Toy(), man, tracks=[man.tracks[1], man.tracks[3]])
+    assert np.array_equal(part.vectors, np.concatenate([table.for_track("t1"), table.for_track("t3")]))

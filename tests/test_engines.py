@@ -1,0 +1,83 @@
+"""Embedding engines: the Ray engine's workers fill the same store the local engine does, with the same numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_run import QUICK, run_cli
+
+from singerbench.engines import ENGINES, EmbedBatches, EmbedJob, get_engine, missing_batches
+from singerbench.errors import UserError
+from singerbench.registry import resolve_model
+from singerbench.segments import SegmentSource
+from singerbench.store import EmbeddingStore
+
+
+@pytest.fixture
+def cache(tmp_path, test_cache) -> list[str]:
+    synth_dir = tmp_path / "cache" / "synth"
+    synth_dir.parent.mkdir()
+    synth_dir.symlink_to(test_cache / "synth")
+    return ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+
+
+def test_engines_are_a_registry():
+    assert set(ENGINES) >= {"local", "ray"}
+    with pytest.raises(UserError, match="unknown engine 'spark'; known engines: local, ray"):
+        get_engine("spark")
+
+
+def test_worker_batches_fill_the_store_like_the_local_engine(tiny_synth, tmp_path):
+    """What a Ray actor does, run in this process: its shards make the local read compute nothing, same rows."""
+    embedder = resolve_model("mfcc").embedder
+    source = SegmentSource.for_embedder(embedder)
+    local = EmbeddingStore(tmp_path / "local")
+    reference = local.embed(embedder, tiny_synth, source, batch_size=16, progress=False)
+
+    shared = EmbeddingStore(tmp_path / "shared")
+    batches = missing_batches(shared, embedder, tiny_synth, source, 16)
+    n = sum(len(t.vocal_offsets) for t in tiny_synth.tracks)
+    assert sum(len(b) for b in batches) == n and all(len(b) == 16 for b in batches[:-1])
+    shared._write_meta(shared.model_dir(embedder), embedder)
+    worker = EmbedBatches(EmbedJob(model_spec="mfcc"), str(shared.root), batches)
+    half = len(batches) // 2
+    out = worker({"index": np.arange(half)})
+    assert out["embedded"].sum() == sum(len(b) for b in batches[:half])
+    # a worker killed here loses nothing already written: only the other half is still missing
+    assert sum(len(b) for b in missing_batches(shared, embedder, tiny_synth, source, 16)) == n - out["embedded"].sum()
+    worker({"index": np.arange(half, len(batches))})
+    assert missing_batches(shared, embedder, tiny_synth, source, 16) == []
+    table = shared.embed(embedder, tiny_synth, source, batch_size=16, progress=False)
+    assert shared.computed == 0
+    assert np.array_equal(table.vectors, reference.vectors)
+
+
+def test_unknown_engine_is_one_error_line(tiny_synth, cache, capsys):
+    code, _, err = run_cli(["run", "--model", "mfcc", "--dataset", "synth", "--synth-preset", "tiny", *QUICK, *cache,
+                            "--engine", "spark"], capsys)
+    assert code == 1 and err.strip() == "error: unknown engine 'spark'; known engines: local, ray"
+
+
+@pytest.mark.slow
+def test_ray_engine_on_a_local_ray_equals_the_local_engine(tiny_synth, cache, tmp_path, capsys):
+    pytest.importorskip("ray")
+    args = ["run", "--model", "mfcc", "--dataset", "synth", "--synth-preset", "tiny", *QUICK]
+    local_cache = ["--cache-dir", str(tmp_path / "other"), "--no-progress"]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "synth").symlink_to((tmp_path / "cache" / "synth").resolve())
+    code, _, err = run_cli([*args, *cache, "--engine", "ray", "-o", str(tmp_path / "ray.json")], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*args, *local_cache, "-o", str(tmp_path / "local.json")], capsys)
+    assert code == 0, err
+    ray_doc = json.loads((tmp_path / "ray.json").read_text())
+    local_doc = json.loads((tmp_path / "local.json").read_text())
+    n = sum(len(t.vocal_offsets) for t in tiny_synth.tracks)
+    assert ray_doc["store"] == local_doc["store"] == {"computed": n, "reused": 0}
+    assert ray_doc["scores"] == local_doc["scores"]
+    assert ray_doc["run_details"] == local_doc["run_details"]
+    # a second Ray run finds everything in the store and starts no cluster
+    code, _, err = run_cli([*args, *cache, "--engine", "ray", "-o", str(tmp_path / "again.json")], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "again.json").read_text())["store"] == {"computed": 0, "reused": n}
