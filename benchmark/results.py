@@ -112,6 +112,12 @@ class RunResult:
     singerbench_version: str = __version__
     protocol_version: str = PROTOCOL_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    #: per eval track: genre, language, train_songs (the analyses group by them; docs/results.md)
+    track_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per eval set: EER and minDCF of cosine trials (singerbench.verification)
+    verification: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the similarity probe (singerbench.similarity), only with ``run --probe``
+    similarity: dict[str, Any] = field(default_factory=dict)
 
     # --- building ---------------------------------------------------------------------------------------------
 
@@ -128,6 +134,9 @@ class RunResult:
         reused: int = 0,
         created: str | None = None,
         extra: dict[str, Any] | None = None,
+        track_info: dict[str, dict[str, Any]] | None = None,
+        verification: dict[str, dict[str, Any]] | None = None,
+        similarity: dict[str, Any] | None = None,
     ) -> RunResult:
         """Turn a protocol outcome plus what the CLI knows (model, dataset, timings, store counters) into a result."""
         p = outcome.preset
@@ -170,6 +179,9 @@ class RunResult:
             store={"computed": int(computed), "reused": int(reused)},
             created=created or utc_now(),
             extra=dict(extra or {}),
+            track_info=dict(track_info or {}),
+            verification=dict(verification or {}),
+            similarity=dict(similarity or {}),
         )
 
     # --- reading ----------------------------------------------------------------------------------------------
@@ -218,6 +230,9 @@ class RunResult:
         }
         if self.extra:
             doc["extra"] = self.extra
+        for name in ("track_info", "verification", "similarity"):  # absent from older files: written when known
+            if getattr(self, name):
+                doc[name] = getattr(self, name)
         return doc
 
     @classmethod
@@ -242,6 +257,9 @@ class RunResult:
             singerbench_version=doc["singerbench_version"],
             protocol_version=doc["protocol_version"],
             extra=doc.get("extra", {}),
+            track_info=doc.get("track_info", {}),
+            verification=doc.get("verification", {}),
+            similarity=doc.get("similarity", {}),
         )
 
     def to_json(self, path: Path | str) -> Path:
