@@ -203,7 +203,7 @@ def variant_figures(v: Variant, probe_rows: dict[int, ProbeRow]) -> tuple[list[F
         cap = "Fig. 1 — top-1 against the number of classes (solid: real test tracks, dashed: cloned; whiskers: " \
               "95 % bootstrap CI)"
         if len(counts) == 1:
-            notes.append("Fig. 1 has a single class count: these results were run without --sweep.")
+            notes.append("Fig. 1 has a single class count: run with --sweep for more (a dataset of 10 singers or fewer has one step).")
         figs.append(Figure(f"{slug}-fig1-classes", cap, line_chart(cap, series, x_label="classes",
                                                                    figure_id=f"{slug}-fig1")))
 

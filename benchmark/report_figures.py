@@ -38,7 +38,7 @@ class BarGroup:
 
 
 def _text_width(s: str) -> float:
-    return 7.0 * len(s)
+    return 6.8 * len(s)  # generous for a 12 px sans-serif: labels are never cut
 
 
 def bar_chart(
@@ -49,7 +49,7 @@ def bar_chart(
     label_w = max([_text_width(g.label) for g in groups] + [_text_width(b.label) for g in groups for b in g.bars]
                   + [120.0]) + 16
     plot_w, bar_h, gap = 420.0, 14, 10
-    width = label_w + plot_w + 80
+    width = max(label_w + plot_w + 80, _text_width(title) + 16)
     span = (hi - lo) or 1.0
 
     def x(v: float) -> float:
@@ -133,11 +133,13 @@ def line_chart(title: str, series: Sequence[Series], *, x_label: str, figure_id:
                 out.append(f'<line x1="{px(a):.1f}" x2="{px(a):.1f}" y1="{py(ci[0]):.1f}" y2="{py(ci[1]):.1f}" '
                            f'stroke="{s.colour}"/>')
             tip = f"{escape(s.label)} at {a:g}: {pct(b)}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else "")
-            out.append(f'<circle class="point" cx="{px(a):.1f}" cy="{py(b):.1f}" r="4" fill="{s.colour}" '
+            fill = "white" if s.dashed else s.colour  # hollow markers for the dashed series
+            out.append(f'<circle class="point" cx="{px(a):.1f}" cy="{py(b):.1f}" r="4" fill="{fill}" '
+                       f'stroke="{s.colour}" stroke-width="2" '
                        f'data-series="{escape(s.label)}" data-x="{a:g}" data-value="{b!r}"><title>{tip}</title></circle>')
     y = top + plot_h + 50
     y = _legend(out, [(s.label, s.colour) for s in series], y, dashed=[s.dashed for s in series])
-    return _svg(out, left + plot_w + 40, y + 8, figure_id)
+    return _svg(out, max(left + plot_w + 40, _text_width(title) + 16), y + 8, figure_id)
 
 
 def _legend(out: list[str], items: Sequence[tuple[str, str]], y: float, dashed: Sequence[bool] = ()) -> float:

@@ -150,7 +150,7 @@ th{background:#f3f3f3;text-align:left}th.sortable{cursor:pointer}th.sortable:aft
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.model{white-space:normal;overflow-wrap:anywhere;min-width:12rem}.weights{color:#666;font-size:.8rem}
 tr:nth-child(even) td{background:#fafafa}.note{color:#555;font-size:.9rem}
-figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}ul.missing{color:#8a5a00}
+div.scroll{overflow-x:auto}figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}ul.missing{color:#8a5a00}
 """
 
 SCRIPT = """
@@ -200,7 +200,8 @@ def _html_table(rows: list[dict]) -> str:
         cells.append(f"<td>{links}</td>")
         sort = html.escape(json.dumps(r["sort"]))
         body.append(f'<tr data-sort="{sort}">{"".join(cells)}</tr>')
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _plain_table(header: list[str], rows: list[list[str]]) -> str:
