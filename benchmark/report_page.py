@@ -178,6 +178,16 @@ SCRIPT = """
     if (!svg || box.width < 10 || box.height < 10) problems.push('figure ' + f.getAttribute('data-figure') + ' not drawn');
     else if (!svg.querySelector('.bar, .point')) problems.push('figure ' + f.getAttribute('data-figure') + ' has no data');
   });
+  if (location.hash === '#check-sorting') {  // the browser test: sort every table by Model, both ways
+    document.querySelectorAll('table.sortable').forEach(function(table){
+      var th = table.querySelectorAll('th.sortable')[2];
+      var names = function(){ return Array.prototype.map.call(table.tBodies[0].rows, function(r){
+        return JSON.parse(r.getAttribute('data-sort'))[2]; }); };
+      th.click(); var up = names(); th.click(); var down = names();
+      if (up.join('|') !== up.slice().sort().join('|') || down.join('|') !== up.slice().reverse().join('|'))
+        problems.push('sorting by model failed: ' + up.join(', '));
+    });
+  }
   document.body.setAttribute('OK_ATTRIBUTE', problems.length ? 'no: ' + problems.join('; ') : 'yes');
 })();
 """.replace("OK_ATTRIBUTE", OK_ATTRIBUTE)

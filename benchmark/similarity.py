@@ -89,8 +89,8 @@ def similarities(
 ) -> dict[str, dict]:
     """Per eval role: ``{"tracks": n, "means": {pair: mean over tracks}, "per_track": {id: {pair: value}}}``.
 
-    ``table`` holds the model's own segment embeddings of the whole dataset; ``stems`` those of the probed
-    tracks' stems. The all-pairs means use mean(e·o) = e·mean(o) over unit vectors, so they cost one sum per singer.
+    ``table`` holds the model's own segment embeddings (the probed tracks and every training song); ``stems``
+    those of the probed tracks' stems (tracks without stem embeddings are left out). The all-pairs means use mean(e·o) = e·mean(o) over unit vectors, so they cost one sum per singer.
     """
     index = {s: i for i, s in enumerate(manifest.singers)}
     dim = table.vectors.shape[1]
@@ -101,9 +101,10 @@ def similarities(
         sums[index[t.singers[0]]] += seg.sum(axis=0)
         counts[index[t.singers[0]]] += len(seg)
     out: dict[str, dict] = {}
+    embedded = set(stems["vocals"].track_ids) & set(stems["instrumental"].track_ids)
     for role in roles:
         per_track: dict[str, dict[str, float]] = {}
-        for t in probe_tracks(manifest, [role]):
+        for t in (t for t in probe_tracks(manifest, [role]) if t.id in embedded):
             e = _unit(table.for_track(t.id))
             own = [index[s] for s in t.singers]
             others = [i for i in range(len(index)) if i not in set(own) and counts[i] > 0]
