@@ -23,7 +23,7 @@ from singerbench.probe import OUTCOMES, ProbeRow
 from singerbench.report_figures import PALETTE, Bar, BarGroup, Series, bar_chart, line_chart, num
 from singerbench.results import RunResult
 from singerbench.similarity import PAIR_LABELS, PAIRS
-from singerbench.stats import paired_test
+from singerbench.stats import bootstrap_ci, outcomes, paired_test
 
 EVAL_SETS = ("test", "cloned")
 SET_LABEL = {"test": "real", "cloned": "cloned"}
@@ -228,7 +228,7 @@ def variant_figures(v: Variant, probe_rows: dict[int, ProbeRow]) -> tuple[list[F
     for r in results:
         for s, data in (r.similarity.get("sets") or {}).items():
             label = f"{model_label(r)} ({SET_LABEL.get(s, s)} tracks)"
-            groups[label] = BarGroup(label, [Bar(PAIR_LABELS[p], data["means"][p], None, _colour(k))
+            groups[label] = BarGroup(label, [Bar(PAIR_LABELS[p], data["means"][p], similarity_ci(data, p), _colour(k))
                                              for k, p in enumerate(PAIRS)])
     if groups:
         lo = min(0.0, min(b.value for g in groups.values() for b in g.bars))
@@ -272,12 +272,21 @@ def paired_rows(v: Variant) -> list[list[str]]:
     return rows
 
 
+def similarity_ci(data: dict, pair: str) -> tuple[float, float] | None:
+    """95 % bootstrap interval over tracks of one similarity mean (None without per-track values)."""
+    values = {t: v[pair] for t, v in data.get("per_track", {}).items() if pair in v}
+    return bootstrap_ci(outcomes([(0, values)])) if len(values) > 1 else None
+
+
 def similarity_rows(v: Variant) -> list[list[str]]:
     rows = []
     for e in v.entries:
         for s, data in (e.result.similarity.get("sets") or {}).items():
-            rows.append([model_label(e.result), SET_LABEL.get(s, s), str(data["tracks"]),
-                         *[f"{data['means'][p]:.3f}" for p in PAIRS]])
+            cells = []
+            for p in PAIRS:
+                ci = similarity_ci(data, p)
+                cells.append(f"{data['means'][p]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+            rows.append([model_label(e.result), SET_LABEL.get(s, s), str(data["tracks"]), *cells])
     return rows
 
 

@@ -172,3 +172,13 @@ def test_ties_when_the_paired_test_does_not_separate():
 def test_report_refuses_missing_paths(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_leaderboard_command_writes_the_report_page_as_its_index(tmp_path, capsys):
+    out = tmp_path / "board"
+    assert main(["leaderboard", str(COMMITTED), "--out", str(out)]) == 0
+    capsys.readouterr()
+    page = (out / "index.html").read_text()
+    assert "Rank real" in page and "data-report-ok" in page and "<svg" in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched
+    assert (out / "leaderboard.md").is_file() and (out / "leaderboard.csv").is_file()

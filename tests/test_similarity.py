@@ -74,3 +74,15 @@ def test_run_sweep_and_probe_then_report(tiny_synth, cache, tmp_path, capsys):  
         "10-context-probe.svg", "10-fig1-classes.svg", "10-fig2a-genre.svg", "10-fig2b-language.svg",
         "10-fig3-train_songs.svg", "10-fig4-similarity.svg"]
     assert "Context probe" in stdout and "Similarity probe" in stdout
+
+
+def test_probe_on_a_dataset_without_stems_stops_before_any_work(tmp_path, capsys):
+    from test_datasets_published import build_miniature
+
+    mini = build_miniature("mtg", tmp_path / "mini")
+    code, _, err = run_cli(
+        ["run", "--model", "mfcc", "--dataset", "mtg", "--data-root", str(mini["data_root"]), "--splits",
+         str(mini["splits"]), *QUICK, "--probe", "--cache-dir", str(tmp_path / "cache"), "--no-progress",
+         "-o", str(tmp_path / "r.json")], capsys)
+    assert code == 1 and "--probe needs eval tracks with both a vocal and an instrumental stem" in err
+    assert not (tmp_path / "cache" / "embeddings").exists() and not (tmp_path / "r.json").exists()
