@@ -131,3 +131,21 @@ def test_paired_test_needs_shared_tracks_and_seeds():
     a = outcomes([(1, {"x": 1.0})])
     assert paired_test(a, outcomes([(2, {"x": 1.0})])) is None  # another seed
     assert paired_test(a, outcomes([(1, {"y": 1.0})])) is None  # another track
+
+
+def test_weighted_bootstrap_replicate_equals_the_metrics_of_the_drawn_tracks():
+    # a replicate counts each track's trials as often as the track was drawn: the same as repeating them
+    from singerbench.verification import replicate_metrics
+
+    rng = np.random.default_rng(4)
+    scores = rng.normal(size=(6, 9))
+    labels = np.zeros((6, 9), dtype=bool)
+    labels[np.arange(6), rng.integers(0, 9, size=6)] = True
+    scores[labels] += 1.0
+    picks = [np.array([0, 0, 2, 3, 3, 5]), np.arange(6), np.array([1, 1, 1, 4, 4, 0])]
+    got = replicate_metrics(scores, labels, np.stack([np.bincount(p, minlength=6) for p in picks]))
+    for (e, d), pick in zip(got, picks, strict=True):
+        assert e == pytest.approx(eer(scores[pick].ravel(), labels[pick].ravel()))
+        assert d == pytest.approx(min_dcf(scores[pick].ravel(), labels[pick].ravel()))
+    none = replicate_metrics(scores, labels, np.array([[0, 0, 0, 0, 0, 0]]))
+    assert np.isnan(none).all()  # a replicate with no trial at all carries no number
