@@ -159,9 +159,6 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     embedded_computed, embedded_reused = store.computed, store.reused
 
     data = protocol_data(manifest, table)
-    analyses: dict = {"track_info": track_info(manifest), "verification": verify(data, seed=req.seed)}
-    if req.probe:
-        analyses["similarity"] = similarity_probe(store, embedder, manifest, table, req, device)
     outcome = run_protocol(
         data,
         preset,
@@ -171,6 +168,10 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
         class_counts=class_counts,
         progress=req.progress,
     )
+    # after the protocol, which checks the data and names any bad track
+    analyses: dict = {"track_info": track_info(manifest), "verification": verify(data, seed=req.seed)}
+    if req.probe:
+        analyses["similarity"] = similarity_probe(store, embedder, manifest, table, req, device)
     result = RunResult.from_outcome(
         outcome,
         ModelInfo.from_embedder(embedder, model.spec, model.source),
