@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k \
 	festvox-suopuhe-lj festvox-suopuhe-mv festvox-czech-dita festvox-czech-krb festvox-czech-machac \
 	festvox-czech-ph fluidsynth fluid-soundfont-gm
+SYSTEM_PACKAGES += chromium  # the browser test loads the report page headless (tests/test_browser.py)
 EXTRAS := test,speaker,separation,hf
 DEMO_DATASET ?= synth
 DEMO_MODELS ?= mfcc speaker

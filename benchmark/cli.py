@@ -184,6 +184,8 @@ _RERUN_OPTIONS = {"from_result", "output", "cache_dir", "progress"}
 @click.option("--runs", default=10, show_default=True, type=click.IntRange(1), help="Head trainings (seeds).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--class-counts", help="Comma-separated class counts to sweep, e.g. 100,200,300.")
+@click.option("--sweep", is_flag=True, help="Sweep the preset's class counts (100 to 1,000 by 100; 10, 25, 50, all below 100 singers).")
+@click.option("--probe", is_flag=True, help="Also run the similarity probe: embed the eval tracks' vocal and instrumental stems.")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1), help="Segments per embedding batch.")
 @click.option("--separator", help="Demucs model making vocal stems when the dataset has none: a known name "
               "(default mdx_extra), or a local folder or file of demucs weights.")
@@ -393,14 +395,44 @@ def datasets() -> None:
               help="Where leaderboard.md, leaderboard.csv and index.html are written.")
 def leaderboard(results: tuple[Path, ...], out: Path) -> None:
     """Render results (files or folders; default leaderboard/results) as Markdown, CSV and HTML."""
+    from singerbench import report_page
     from singerbench.leaderboard import load_results, render, write
+    from singerbench.report import load_entries
 
-    loaded = load_results(list(results) or [Path("leaderboard") / "results"])
+    paths = list(results) or [Path("leaderboard") / "results"]
+    loaded = load_results(paths)
     if not loaded:
         raise UserError("no results found; run `singerbench run --model mfcc --dataset synth` first")
     board = render(loaded)
-    write(board, out)
+    page = report_page.build(load_entries(paths), out)  # the page: ranks, intervals and figures
+    write(board, out, html=page.html)
     click.echo(board.to_markdown())
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for report.md, figures/*.svg and the self-contained index.html.")
+@dataset_options
+@click.pass_context
+def report(ctx: click.Context, results: tuple[Path, ...], out: Path, **kw) -> None:
+    """The paper's figures, 95 % intervals, paired ranking and probes from result files (re-runs nothing).
+
+    Give the dataset the results were run on (e.g. --dataset synth --synth-preset small) to add the context probe.
+    """
+    from singerbench import report_page
+    from singerbench.report import load_entries
+
+    options = _collect_dataset_options(kw)
+    manifest = None
+    if ctx.get_parameter_source("dataset") is not click.core.ParameterSource.DEFAULT or options:
+        from singerbench.datasets import load_dataset
+
+        manifest = load_dataset(kw["dataset"], {"cache_dir": kw["cache_dir"], "progress": _progress(kw)}, **options)
+    built = report_page.build(load_entries(list(results)), out, manifest)
+    written = report_page.write(built, out)
+    click.echo(built.markdown)
+    click.echo(f"report written to {out} ({len(written)} files; open {out / 'index.html'})")
 
 
 @cli.command()

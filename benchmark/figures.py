@@ -62,6 +62,11 @@ def real_vs_cloned_svg(
                 out.append(f'<rect x="{LABEL_W}" y="{by}" width="{_x(mean) - LABEL_W:.1f}" height="{BAR_H - 1}" '
                            f'fill="{COLOURS[eval_set]}"><title>{LEGEND[eval_set]}: {100 * mean:.1f} ± '
                            f"{100 * std:.1f} %</title></rect>")
+                if _x(mean) - LABEL_W < 1.5:  # a 0 % bar is drawn as an outlined stub, so zero never looks missing
+                    out.append(f'<rect x="{LABEL_W}" y="{by}" width="2" height="{BAR_H - 1}" fill="white" '
+                               f'stroke="{COLOURS[eval_set]}"/>')
+                    out.append(f'<text x="{LABEL_W + 6}" y="{by + BAR_H - 2}" font-size="10" fill="#333">'
+                               f"{100 * mean:.1f} %</text>")
                 mid = by + (BAR_H - 1) / 2
                 out.append(f'<line x1="{_x(mean - std):.1f}" x2="{_x(mean + std):.1f}" y1="{mid}" y2="{mid}" '
                            'stroke="#222"/>')

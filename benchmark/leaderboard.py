@@ -284,11 +284,13 @@ def load_results(paths_or_dirs: Iterable[Path | str]) -> list[RunResult]:
     return out
 
 
-def write(leaderboard: Leaderboard, out_dir: Path | str) -> list[Path]:
-    """Write ``leaderboard.md``, ``leaderboard.csv``, ``index.html`` and the figure into ``out_dir``, atomically."""
+def write(leaderboard: Leaderboard, out_dir: Path | str, html: str | None = None) -> list[Path]:
+    """Write ``leaderboard.md``, ``leaderboard.csv``, ``index.html`` and the figure into ``out_dir``, atomically.
+
+    ``html`` replaces the plain page (the CLI passes the report's page, singerbench.report_page)."""
     out = Path(out_dir)
     files = {"leaderboard.md": leaderboard.to_markdown(), "leaderboard.csv": leaderboard.to_csv(),
-             "index.html": leaderboard.to_html()}
+             "index.html": leaderboard.to_html() if html is None else html}
     if leaderboard.figure_svg:
         files[FIGURE_FILE] = leaderboard.figure_svg
     paths = []

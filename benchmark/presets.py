@@ -70,6 +70,9 @@ class Preset:
     sweep_start: int = 100
     sweep_stop: int = 1000
     sweep_step: int = 100
+    #: the steps of a dataset smaller than ``sweep_start`` (not in the paper, whose datasets have 100+ singers);
+    #: all its singers are always the last step.
+    small_sweep: tuple[int, ...] = (10, 25, 50)
     #: how this preset departs from the paper's code, one line each (empty for ``paper``).
     deviations: tuple[str, ...] = ()
 
@@ -93,12 +96,15 @@ class Preset:
     def sweep_counts(self, n_singers: int, n_required: int = 0) -> list[int]:
         """The paper's class-count sweep for a dataset with ``n_singers`` singers.
 
-        Steps above ``n_singers`` or below ``n_required`` (the cloned targets that must be classes) are dropped;
-        a dataset smaller than the first step, or with no usable step, gets one count: all its singers.
+        Steps above ``n_singers`` or below ``n_required`` (the cloned targets that must be classes) are dropped.
+        A dataset smaller than the first step gets the ``small_sweep`` steps that fit it, then all its singers;
+        a dataset with no usable step gets one count: all its singers.
         """
         counts = [
             c for c in range(self.sweep_start, self.sweep_stop + 1, self.sweep_step) if n_required <= c <= n_singers
         ]
+        if n_singers < self.sweep_start:
+            counts = [c for c in self.small_sweep if max(2, n_required) <= c < n_singers] + [n_singers]
         return counts or [n_singers]
 
 

@@ -141,6 +141,12 @@ class RunResult:
     request: dict[str, Any] = field(default_factory=dict)
     #: the schema id the document was read with (written files are always SCHEMA_ID).
     schema: str = SCHEMA_ID
+    #: per eval track: genre, language, train_songs (the analyses group by them; docs/results.md)
+    track_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per eval set: EER and minDCF of cosine trials (singerbench.verification)
+    verification: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the similarity probe (singerbench.similarity), only with ``run --probe``
+    similarity: dict[str, Any] = field(default_factory=dict)
 
     # --- building ---------------------------------------------------------------------------------------------
 
@@ -158,6 +164,9 @@ class RunResult:
         created: str | None = None,
         extra: dict[str, Any] | None = None,
         request: dict[str, Any] | None = None,
+        track_info: dict[str, dict[str, Any]] | None = None,
+        verification: dict[str, dict[str, Any]] | None = None,
+        similarity: dict[str, Any] | None = None,
     ) -> RunResult:
         """Turn a protocol outcome plus what the CLI knows (model, dataset, timings, store counters) into a result."""
         p = outcome.preset
@@ -202,6 +211,9 @@ class RunResult:
             created=created or utc_now(),
             extra=dict(extra or {}),
             request=dict(request or {}),
+            track_info=dict(track_info or {}),
+            verification=dict(verification or {}),
+            similarity=dict(similarity or {}),
         )
 
     # --- reading ----------------------------------------------------------------------------------------------
@@ -251,6 +263,9 @@ class RunResult:
         }
         if self.extra:
             doc["extra"] = self.extra
+        for name in ("track_info", "verification", "similarity"):  # absent from older files: written when known
+            if getattr(self, name):
+                doc[name] = getattr(self, name)
         return doc
 
     @classmethod
@@ -277,6 +292,9 @@ class RunResult:
             extra=doc.get("extra", {}),
             request=doc.get("request") or {},
             schema=doc["schema"],
+            track_info=doc.get("track_info", {}),
+            verification=doc.get("verification", {}),
+            similarity=doc.get("similarity", {}),
         )
 
     def to_json(self, path: Path | str) -> Path:

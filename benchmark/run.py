@@ -19,12 +19,14 @@ from singerbench.errors import UserError
 from singerbench.io import check_writable
 from singerbench.manifest import Manifest
 from singerbench.paths import station_dir
-from singerbench.presets import get_preset
+from singerbench.presets import Preset, get_preset
 from singerbench.protocol import ProtocolData, TrackEmbeddings, run_protocol
 from singerbench.registry import ResolvedModel, resolve_model
 from singerbench.results import DatasetInfo, ModelInfo, RunResult, default_result_path
 from singerbench.segments import SegmentSource
+from singerbench.similarity import embed_stems, probe_tracks, similarities
 from singerbench.store import EmbeddingStore, EmbeddingTable
+from singerbench.verification import verify
 
 EVAL_ROLES = ("test", "cloned")
 #: the Demucs model that makes vocal stems when a vocals plugin meets a dataset without them: the
@@ -56,6 +58,10 @@ class RunRequest:
     progress: bool = True
     engine: str = "local"  # who embeds: a name in singerbench.engines.ENGINES (local, ray)
     address: str | None = None  # Ray cluster address for engine "ray"; None starts a local Ray
+    #: take the preset's class-count sweep (capped by the dataset) instead of ``class_counts``
+    sweep: bool = False
+    #: also run the similarity probe: embed the eval tracks' vocal and instrumental stems (docs/results.md)
+    probe: bool = False
 
 
 def pick_device(device: str) -> str:
@@ -113,8 +119,11 @@ def command_line(record: dict) -> list[str]:
     return argv
 
 
-def request_record(req: RunRequest, *, preset_version: str, device: str, separator: str | None) -> dict:
-    """The result's ``request``: the settings that reproduce it, with the resolved device and separator."""
+def request_record(req: RunRequest, *, preset_version: str, device: str, separator: str | None,
+                   class_counts: list[int] | None = None) -> dict:
+    """The result's ``request``: the settings that reproduce it, with the resolved device, separator and class
+    counts (``--sweep`` is recorded as the counts it chose)."""
+    class_counts = class_counts if class_counts is not None else req.class_counts
     options = _json_ready(dict(req.dataset_options))
     assert isinstance(options, dict)
     offsets = options.get("offsets")
@@ -126,7 +135,7 @@ def request_record(req: RunRequest, *, preset_version: str, device: str, separat
         "preset_version": preset_version,
         "runs": int(req.runs),
         "seed": int(req.seed),
-        "class_counts": list(req.class_counts) if req.class_counts else None,
+        "class_counts": list(class_counts) if class_counts else None,
         "separator": separator,
         "batch_size": int(req.batch_size),
         "device": device,
@@ -135,6 +144,28 @@ def request_record(req: RunRequest, *, preset_version: str, device: str, separat
         "torch_version": torch.__version__,
     }
     return {"argv": command_line(record), **record}
+
+
+def track_info(manifest: Manifest) -> dict[str, dict]:
+    """Per eval track what the analyses group by, so a report needs no dataset: genre, language, and the number
+    of training songs of its singer (the fewest among a clone's targets)."""
+    songs: dict[str, int] = {}
+    for t in manifest.by_role("train"):
+        songs[t.singers[0]] = songs.get(t.singers[0], 0) + 1
+    return {
+        t.id: {"genre": t.genre, "language": t.language, "train_songs": min(songs.get(s, 0) for s in t.singers)}
+        for role in EVAL_ROLES for t in manifest.by_role(role)
+    }
+
+
+def class_counts_for(req: RunRequest, manifest: Manifest, preset: Preset) -> list[int] | None:
+    """The class counts to run: the preset's sweep with ``--sweep`` (cloned targets always classes), else as asked."""
+    if not req.sweep:
+        return req.class_counts
+    if req.class_counts:
+        raise UserError("--sweep and --class-counts both name class counts; give one of them")
+    required = {s for role in EVAL_ROLES if role != "test" for t in manifest.by_role(role) for s in t.singers}
+    return preset.sweep_counts(len(manifest.singers), len(required))
 
 
 def make_separator(name: str | None, cache_dir: Path | None, device: str):
@@ -161,6 +192,27 @@ def check_outputs(output: Path, cache_dir: Path | None, separator: object | None
         check_writable(station_dir("separation", cache_dir), "the vocal-stem cache")
 
 
+def probe_subjects(manifest: Manifest) -> list:
+    """The eval tracks the similarity probe embeds; a UserError when the dataset has no stems to probe."""
+    tracks = probe_tracks(manifest, EVAL_ROLES)
+    if not tracks:
+        raise UserError(
+            f"--probe needs eval tracks with both a vocal and an instrumental stem; dataset {manifest.name!r} has "
+            "none (the generated singers have them: --dataset synth)"
+        )
+    return tracks
+
+
+def similarity_probe(
+    store: EmbeddingStore, embedder, manifest: Manifest, table: EmbeddingTable, req: RunRequest, device: str
+) -> dict:
+    """Embed the eval tracks' stems (store hits after the first time) and compute the similarity probe."""
+    tracks = probe_subjects(manifest)
+    stems, counters = embed_stems(store, embedder, manifest, tracks, batch_size=req.batch_size, device=device,
+                                  progress=req.progress)
+    return {"stems": "dataset", "sets": similarities(manifest, table, stems, EVAL_ROLES), "store": counters}
+
+
 def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     """Evaluate one model on one dataset with one preset; write and return the result."""
     started = time.perf_counter()
@@ -175,6 +227,9 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     manifest = load_dataset(
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
+    class_counts = class_counts_for(req, manifest, preset)
+    if req.probe:
+        probe_subjects(manifest)  # fail before any embedding work
     probe = SegmentSource.for_embedder(embedder)
     needs_separation = any(probe.needs_separation(t) for t in manifest.tracks)
     # no separator (and no weights) when the dataset holds every stem the plugin listens to
@@ -195,25 +250,33 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
                    address=req.address)
     table = get_engine(req.engine)(job, store, embedder, manifest, source)
     embed_s = time.perf_counter() - t0
+    embedded_computed, embedded_reused = store.computed, store.reused
 
+    data = protocol_data(manifest, table)
     outcome = run_protocol(
-        protocol_data(manifest, table),
+        data,
         preset,
         runs=req.runs,
         seed=req.seed,
         device=device,
-        class_counts=req.class_counts,
+        class_counts=class_counts,
         progress=req.progress,
     )
+    # after the protocol, which checks the data and names any bad track
+    analyses: dict = {"track_info": track_info(manifest), "verification": verify(data, seed=req.seed)}
+    if req.probe:
+        analyses["similarity"] = similarity_probe(store, embedder, manifest, table, req, device)
     result = RunResult.from_outcome(
         outcome,
         ModelInfo.from_embedder(embedder, model.spec, model.source),
         DatasetInfo.from_manifest(manifest, source),
         embedding_seconds=embed_s,
         total_seconds=time.perf_counter() - started,
-        computed=store.computed,
-        reused=store.reused,
-        request=request_record(req, preset_version=preset.version, device=device, separator=separator_name),
+        computed=embedded_computed,
+        reused=embedded_reused,
+        request=request_record(req, preset_version=preset.version, device=device, separator=separator_name,
+                               class_counts=class_counts),
+        **analyses,
     )
     try:
         result.to_json(output)

@@ -112,7 +112,11 @@ def test_params_and_sweep_counts():
     assert PAPER.sweep_counts(1000) == list(range(100, 1001, 100))
     assert PAPER.sweep_counts(450) == [100, 200, 300, 400]
     assert PAPER.sweep_counts(450, n_required=150) == [200, 300, 400]
-    assert PAPER.sweep_counts(10) == [10]  # small sets: all singers
+    assert PAPER.sweep_counts(10) == [10]  # small sets: the small steps that fit, then all singers
+    assert PAPER.sweep_counts(60) == [10, 25, 50, 60]
+    assert PAPER.sweep_counts(60, n_required=12) == [25, 50, 60]  # the cloned targets are always classes
+    assert PAPER.sweep_counts(30) == [10, 25, 30] and PAPER.sweep_counts(4) == [4]
+    assert PAPER.sweep_counts(100) == [100] and params["small_sweep"] == [10, 25, 50]
 
 
 # --- the vote, top-k and the multi-target rule ----------------------------------------------------------------
