@@ -35,7 +35,7 @@ from singerbench.manifest import Manifest, Track
 from singerbench.synthgen import realism
 from singerbench.synthgen.backing import render_backing
 from singerbench.synthgen.clone import CloneParams, vocode
-from singerbench.synthgen.engines import ENGINES, sing
+from singerbench.synthgen.engines import ENGINES, prepare, sing
 from singerbench.synthgen.melody import phrase, song_form
 from singerbench.synthgen.mix import MIN_ACTIVE_SHARE, SEGMENT_SECONDS, mix, vocal_offsets
 from singerbench.synthgen.styles import STYLES, HomeStyle, singer_style
@@ -50,6 +50,8 @@ GENERATOR_VERSION = "3"
 SINGER_IDS: tuple[str, ...] = FESTIVAL_IDS
 HOME_STYLE: dict[str, HomeStyle] = dict(zip(FESTIVAL_IDS, STYLES, strict=True))
 MAX_ATTEMPTS = 6
+#: folder (inside a corpus) of the speech voices' analysed syllables, shared by the render processes
+BANK = "voicebank"
 #: seconds between progress log lines when no progress bar is shown
 LOG_INTERVAL_S = 30.0
 
@@ -189,14 +191,14 @@ def _write_flac(path: Path, data: np.ndarray, sr: int) -> None:
     atomic_write(path, lambda tmp: sf.write(str(tmp), data, sr, format="FLAC", subtype="PCM_16"))
 
 
-def _sing_line(voice_id: str, notes: list[Note], shift: float, sr: int) -> tuple[np.ndarray, int]:
+def _sing_line(voice_id: str, notes: list[Note], shift: float, sr: int, bank: Path) -> tuple[np.ndarray, int]:
     """The voice sings the line ``shift`` semitones low so that a vocoder shift of ``shift`` lands in key."""
     t0 = notes[0].start
     rel = [Note(n.start - t0, n.dur, n.pitch - shift, n.text) for n in notes]
-    return sing(VOICE_BY_ID[voice_id], rel, sr), int(round(t0 * sr))
+    return sing(VOICE_BY_ID[voice_id], rel, sr, bank), int(round(t0 * sr))
 
 
-def _render_audio(spec: TrackSpec, preset: Preset, seed: int, attempt: int) -> tuple[np.ndarray, ...]:
+def _render_audio(spec: TrackSpec, preset: Preset, seed: int, attempt: int, bank: Path) -> tuple[np.ndarray, ...]:
     sr = preset.sample_rate
     n = int(round(preset.track_seconds * sr))
     rng = np.random.default_rng([*spec.entropy, 1, attempt])
@@ -210,7 +212,7 @@ def _render_audio(spec: TrackSpec, preset: Preset, seed: int, attempt: int) -> t
         bars = starts[ti :: len(spec.targets)]
         notes = [note for b in bars for note in phrase(form, b, low, high, syllables(voice.language), rng)]
         shift = spec.clone[ti].pitch_shift if spec.clone else 0.0
-        line, at = _sing_line(vid, notes, shift, sr)
+        line, at = _sing_line(vid, notes, shift, sr, bank)
         if spec.clone:
             line = vocode(line, sr, spec.clone[ti], rng)
         line = line / max(np.sqrt(np.mean(line**2)), 1e-12) * 0.1  # equal level for every voice of a duet
@@ -227,7 +229,7 @@ def render_track(spec: TrackSpec, preset: Preset, seed: int, out: Path) -> dict:
     folder = out / "tracks" / spec.id
     sr = preset.sample_rate
     for attempt in range(MAX_ATTEMPTS):
-        vq, aq, mq, bpm = _render_audio(spec, preset, seed, attempt)
+        vq, aq, mq, bpm = _render_audio(spec, preset, seed, attempt, out / BANK)
         offsets = vocal_offsets(vq, sr)
         if len(offsets) >= min_offsets(spec.role):
             break
@@ -434,13 +436,18 @@ def render_corpus(
             last_log = now
             log.info("synth %s: %d/%d tracks rendered (%.0f s)", preset, done, len(todo), now - started)
 
+    voices = [VOICE_BY_ID[v] for v in dict.fromkeys(v for s in todo for v in s.voices)]
     try:
         if workers <= 1 or len(todo) <= 1:
+            for v in voices:
+                prepare(v, p.sample_rate, out / BANK)
             for i, s in enumerate(todo):
                 entries[s.id] = render_track(s, p, seed, out)
                 tick(i + 1)
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
+                for fut in [pool.submit(prepare, v, p.sample_rate, out / BANK) for v in voices]:
+                    fut.result()  # every voice bank before the tracks, so no syllable is spoken twice
                 futures = {pool.submit(render_track, s, p, seed, out): s for s in todo}
                 for i, fut in enumerate(as_completed(futures)):
                     entries[futures[fut].id] = fut.result()

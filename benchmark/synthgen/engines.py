@@ -21,7 +21,8 @@ import soundfile as sf
 import soxr
 
 from singerbench.errors import UserError
-from singerbench.synthgen.voices import Note, Voice, midi_to_hz
+from singerbench.io import atomic_write
+from singerbench.synthgen.voices import Note, Voice, midi_to_hz, syllables
 from singerbench.synthgen.world import SpokenSyllable, analyse, retune, sing_syllables
 
 #: vibrato of the natively singing engines: depth in semitones (peak) and rate in Hz
@@ -187,7 +188,11 @@ class Mbrola:
 
 
 class _Speaker:
-    """A speech-only engine: speaks one syllable to a wav file; WORLD makes the syllables sing."""
+    """A speech-only engine: speaks one syllable to a wav file; WORLD makes the syllables sing.
+
+    Spoken syllables are analysed once per voice and kept in a voice bank on disk (``prepare``), which
+    every render process reads, so no syllable is spoken twice in a corpus.
+    """
 
     packages: tuple[str, ...] = ()
     program = ""
@@ -205,9 +210,42 @@ class _Speaker:
             _run(cmd, voice, self.program, stdin=stdin)
             return _read_mono(wav, sample_rate)
 
-    def sing(self, voice: Voice, notes: list[Note], sample_rate: int) -> np.ndarray:
-        spoken = {t: _spoken(self, voice, t, sample_rate) for t in dict.fromkeys(n.text for n in notes)}
+    def prepare(self, voice: Voice, sample_rate: int, bank: Path) -> None:
+        """Speak and analyse every syllable of the voice's language into ``bank/<voice>-<sr>.npz``."""
+        path = _bank_file(bank, voice, sample_rate)
+        if path.is_file():
+            return
+        arrays: dict[str, np.ndarray] = {}
+        for i, text in enumerate(syllables(voice.language)):
+            syl = analyse(self.speak(voice, text, sample_rate), sample_rate)
+            arrays.update({f"{i}_sp": syl.sp, f"{i}_ap": syl.ap, f"{i}_voiced": syl.voiced,
+                           f"{i}_onset": np.array(syl.onset)})
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+        atomic_write(path, write)
+
+    def sing(self, voice: Voice, notes: list[Note], sample_rate: int, bank: Path | None = None) -> np.ndarray:
+        banked = _load_bank(bank, voice, sample_rate) if bank is not None else {}
+        spoken = {t: banked.get(t) or _spoken(self, voice, t, sample_rate) for t in dict.fromkeys(n.text for n in notes)}
         return sing_syllables(notes, spoken, sample_rate)
+
+
+def _bank_file(bank: Path, voice: Voice, sample_rate: int) -> Path:
+    return Path(bank) / f"{voice.id}-{sample_rate}.npz"
+
+
+@lru_cache(maxsize=256)
+def _load_bank(bank: Path, voice: Voice, sample_rate: int) -> dict[str, SpokenSyllable]:
+    path = _bank_file(bank, voice, sample_rate)
+    if not path.is_file():
+        return {}
+    with np.load(path) as z:
+        return {
+            text: SpokenSyllable(sp=z[f"{i}_sp"], ap=z[f"{i}_ap"], voiced=z[f"{i}_voiced"], onset=int(z[f"{i}_onset"]))
+            for i, text in enumerate(syllables(voice.language)) if f"{i}_sp" in z
+        }
 
 
 @lru_cache(maxsize=8192)
@@ -255,6 +293,19 @@ ENGINES: dict[str, Engine] = {
 }
 
 
-def sing(voice: Voice, notes: list[Note], sample_rate: int) -> np.ndarray:
-    """Render ``notes`` with ``voice`` through its engine; mono float64 at ``sample_rate``, first note at 0."""
-    return ENGINES[voice.engine].sing(voice, notes, sample_rate)
+def sing(voice: Voice, notes: list[Note], sample_rate: int, bank: Path | None = None) -> np.ndarray:
+    """Render ``notes`` with ``voice`` through its engine; mono float64 at ``sample_rate``, first note at 0.
+
+    ``bank``: a folder of voice banks made by ``prepare`` (speech engines read their syllables from it).
+    """
+    engine = ENGINES[voice.engine]
+    if isinstance(engine, _Speaker):
+        return engine.sing(voice, notes, sample_rate, bank)
+    return engine.sing(voice, notes, sample_rate)
+
+
+def prepare(voice: Voice, sample_rate: int, bank: Path) -> None:
+    """Fill the voice bank of ``voice`` (speech engines; nothing to do for natively singing ones)."""
+    engine = ENGINES[voice.engine]
+    if isinstance(engine, _Speaker):
+        engine.prepare(voice, sample_rate, bank)
