@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,8 @@ from singerbench.synthgen.world import SpokenSyllable, analyse, retune, sing_syl
 #: vibrato of the natively singing engines: depth in semitones (peak) and rate in Hz
 VIBRATO_SEMITONES = 0.2
 VIBRATO_HZ = 5.5
+#: concurrent speech-engine calls while a voice bank is filled
+SPEAK_THREADS = 6
 
 
 class Engine(Protocol):
@@ -216,8 +219,12 @@ class _Speaker:
         if path.is_file():
             return
         arrays: dict[str, np.ndarray] = {}
-        for i, text in enumerate(syllables(voice.language)):
-            syl = analyse(self.speak(voice, text, sample_rate), sample_rate)
+        words = syllables(voice.language)
+        # the engines' start-up dominates one syllable's synthesis and mostly waits: speak several at once
+        with ThreadPoolExecutor(max_workers=SPEAK_THREADS) as pool:
+            waves = list(pool.map(lambda text: self.speak(voice, text, sample_rate), words))
+        for i, x in enumerate(waves):
+            syl = analyse(x, sample_rate)
             arrays.update({f"{i}_sp": syl.sp, f"{i}_ap": syl.ap, f"{i}_voiced": syl.voiced,
                            f"{i}_onset": np.array(syl.onset)})
         def write(tmp: Path) -> None:
