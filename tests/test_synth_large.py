@@ -94,3 +94,24 @@ def test_realism_keeps_stems_summing_and_records_what_it_did() -> None:
     assert 0.2 < np.mean([d.mp3_level is not None for d in drawn]) < 0.4
     assert all(0.2 <= d.reverb_rt60 <= 1.0 and d.comp_ratio for d in drawn)
     assert realism.draw(rng, False, False, 0.0) == realism.Realism()
+
+
+def test_sung_identities_are_told_apart_among_a_few_voices() -> None:
+    """One voice per engine, three sung phrases each: the speaker plugin names every phrase's singer."""
+    from singerbench.synthgen.distinct import identification_rate
+
+    pytest.importorskip("resemblyzer")
+    persons = ["kal", "mb_de2", "rh_anna", "pico_en_gb", "flite_rms"]
+    if not all(p in LARGE.singers() for p in persons):
+        pytest.skip("not every engine is installed here (run `make system`)")
+    rate, wrong = identification_rate(persons, n=3)
+    assert rate == 1.0, wrong
+
+
+@pytest.mark.slow
+def test_all_sung_identities_are_distinct(singers: list[str]) -> None:
+    """Every person, three sung phrases each: >= 95 % named right among all voices (the README's figure)."""
+    from singerbench.synthgen.distinct import identification_rate
+
+    rate, wrong = identification_rate(singers, n=3)
+    assert rate >= 0.95, wrong

@@ -58,7 +58,7 @@ def status(preset: str = DEFAULT_PRESET, seed: int = 0, cache_dir: Path | None =
     folder = corpus_dir(preset, seed, cache_dir, confound)
     singers, large = _large_note()
     if is_complete(folder, preset, seed, confound=confound):
-        return True, f"rendered ({preset}, seed {seed}) in {folder}"
+        return True, f"rendered ({preset}, seed {seed}) in {folder}; preset large: {large}"
     if p.voices != "festival":
         base = {"festival", "fluidsynth", "fluid-soundfont-gm"} & set(missing_packages("all"))
         return singers >= 3 and not base, f"{preset} renders on first use into {folder}: {large}"

@@ -35,6 +35,7 @@ SPEAK_THREADS = 6
 
 class Engine(Protocol):
     packages: tuple[str, ...]
+    programs: dict[str, str]  # Debian package -> the program it installs (checked with shutil.which)
 
     def installed(self, voice: Voice) -> bool: ...
 
@@ -88,6 +89,7 @@ def song_xml(notes: list[Note]) -> str:
 
 class Festival:
     packages = ("festival",)
+    programs = {"festival": "text2wave"}
 
     def installed(self, voice: Voice) -> bool:  # festival itself is checked with the backing tools (system.py)
         return any(root.is_dir() and any(root.glob(f"*/{voice.name}")) for root in FESTIVAL_ROOTS)
@@ -171,6 +173,7 @@ def pho_text(voice_name: str, notes: list[Note]) -> str:
 
 class Mbrola:
     packages = ("mbrola", "espeak-ng")
+    programs = {"mbrola": "mbrola", "espeak-ng": "espeak-ng"}
 
     def installed(self, voice: Voice) -> bool:
         return (shutil.which("mbrola") is not None and shutil.which("espeak-ng") is not None
@@ -199,6 +202,10 @@ class _Speaker:
 
     packages: tuple[str, ...] = ()
     program = ""
+
+    @property
+    def programs(self) -> dict[str, str]:
+        return {self.packages[0]: self.program}
 
     def command(self, voice: Voice, text: str, wav: Path) -> tuple[list[str], str | None]:
         raise NotImplementedError

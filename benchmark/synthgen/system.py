@@ -50,9 +50,11 @@ def missing_packages(voices: str = "festival") -> list[str]:
     """
     table = FESTIVAL_VOICES if voices == "festival" else VOICES
     missing = _base_missing()
-    for v in table:
-        if not ENGINES[v.engine].installed(v):
-            missing += [p for p in (*ENGINES[v.engine].packages, v.package) if p not in missing]
+    if voices != "festival":
+        missing += [pkg for e in ENGINES.values() for pkg, prog in e.programs.items()
+                    if shutil.which(prog) is None and pkg not in missing]
+    missing += list(dict.fromkeys(v.package for v in table
+                                  if not ENGINES[v.engine].installed(v) and v.package not in missing))
     return missing
 
 
