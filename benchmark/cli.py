@@ -124,7 +124,7 @@ def cli() -> None:
     logger.setLevel(logging.INFO)
 
 
-SYNTH_PRESETS = ["tiny", "small", "full"]
+SYNTH_PRESETS = ["tiny", "small", "full", "large"]
 
 
 def dataset_options(f):
@@ -137,7 +137,7 @@ def dataset_options(f):
         click.option("--reference", type=click.Path(path_type=Path), help="Closed-set manifest the cloned set is tested against."),
         click.option("--drop-small", is_flag=True, default=None, help="Drop tracks with missing audio and singers below the minimum instead of stopping (fma, mtg)."),
         click.option("--min-train-tracks", type=click.IntRange(1), help="Minimum training tracks per singer (fma, mtg; default 1, the reference's rule)."),
-        click.option("--synth-preset", type=click.Choice(SYNTH_PRESETS), help="Size of the generated corpus (synth; default small)."),
+        click.option("--synth-preset", type=click.Choice(SYNTH_PRESETS), help="Size of the generated corpus (synth; default small; large: every installed voice)."),
         click.option("--offsets", type=click.Choice(["vad", "hop", "error"]),
                      help="Rows without vocal offsets: the vocal detector finds them (vad), every 6 s (hop), or stop (error)."),
         click.option("--lenient", is_flag=True, default=None, help="Ignore unknown manifest columns with a warning (closed, cloned)."),
@@ -458,18 +458,19 @@ def probe(results: tuple[Path, ...], **kw) -> None:
 
 
 @cli.command()
-@click.option("--preset", type=click.Choice(["tiny", "small", "full"]), default="small", show_default=True)
+@click.option("--preset", type=click.Choice(["tiny", "small", "full", "large"]), default="small", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to render into.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1), help="Render processes.")
+@click.option("--workers", type=click.IntRange(1), help="Render processes (default: all cores).")
+@click.option("--confound", type=click.FloatRange(0.0, 1.0), help="Probability that a real song's backing is in its singer's home style (default: the preset's; 0 removes the confound).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
-def synth(preset: str, seed: int, out: Path, workers: int, progress: bool | None) -> None:
+def synth(preset: str, seed: int, out: Path, workers: int | None, confound: float | None, progress: bool | None) -> None:
     """Render the generated-singers corpus (a cache hit when OUT already holds it)."""
-    from singerbench.synthgen import check_system, render_corpus
+    from singerbench.synthgen import check_system, render_corpus, resolve_preset
 
-    check_system()
+    check_system(resolve_preset(preset).voices)
     progress = _progress_default() if progress is None else progress
-    manifest_path = render_corpus(preset, seed, out, progress=progress, workers=workers)
+    manifest_path = render_corpus(preset, seed, out, progress=progress, workers=workers, confound=confound)
     click.echo(f"generated corpus ({preset}, seed {seed}): {manifest_path}")
 
 

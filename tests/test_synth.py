@@ -104,12 +104,14 @@ def test_manifest_has_the_protocol_roles(tiny_synth: Manifest) -> None:
     for t in m.tracks:
         assert t.audio.is_file() and t.vocals.is_file() and t.instrumental.is_file()
         assert len(t.vocal_offsets) >= (1 if t.role == "train" else 2)
-        if t.role != "cloned":
-            assert t.extra["context_singer"] == t.singers[0]
+        if t.role != "cloned":  # tiny keeps the full confound: every real song in its singer's home style
+            assert t.extra["context_singer"] == t.singers[0] and t.extra["in_home_style"]
+        assert t.genre and t.language and t.extra["engines"] == ["festival"] * len(t.singers)
         assert lo_le(TINY.var_db[0], t.extra["var_db"], TINY.var_db[1])
         info = sf.info(str(t.audio))
         assert info.samplerate >= 16000 and info.channels == 1
-    assert len(plan(TINY, 0)) == len(m.tracks) == TINY.n_tracks
+    n_tracks = len(SINGER_IDS) * (TINY.train + TINY.val + TINY.test + TINY.clones) + TINY.duets
+    assert len(plan(TINY, 0)) == len(m.tracks) == n_tracks
 
 
 def lo_le(lo: float, x: float, hi: float) -> bool:
@@ -226,11 +228,11 @@ def test_user_mistakes_are_user_errors(tmp_path: Path) -> None:
 
 
 def test_missing_system_packages_name_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    from singerbench.synthgen import check_system, system
+    from singerbench.synthgen import backing, check_system, system
 
     check_system()  # everything is installed here
     monkeypatch.setattr(system.shutil, "which", lambda name: None)
-    monkeypatch.setattr(system, "SOUNDFONT", Path("/nonexistent.sf2"))
+    monkeypatch.setattr(backing, "SOUNDFONT", Path("/nonexistent.sf2"))
     with pytest.raises(UserError) as e:
         check_system()
     msg = str(e.value)
@@ -246,3 +248,17 @@ def test_adapter_is_registered_and_ready(tiny_synth: Manifest, test_cache: Path)
     assert ready and "rendered" in message
     ready, message = adapter.status(preset="nope")
     assert not ready and "preset" in message
+
+
+def test_datasets_names_missing_voice_packages_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When MBROLA's voices are gone, `singerbench datasets` says how many singers remain and what to install."""
+    from click.testing import CliRunner
+
+    from singerbench.cli import cli
+    from singerbench.synthgen import engines
+
+    monkeypatch.setattr(engines, "MBROLA_ROOT", Path("/nonexistent-mbrola"))
+    out = CliRunner().invoke(cli, ["datasets"]).output
+    line = next(row for row in out.splitlines() if row.startswith("synth"))
+    assert "mbrola-us1" in line and "apt-get install -y" in line and "contrib and non-free" in line
+    assert f"large: {len(PRESETS['large'].singers())} singers installed" in line

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -30,30 +32,37 @@ from tqdm import tqdm
 from singerbench.errors import UserError
 from singerbench.io import atomic_write, atomic_write_text
 from singerbench.manifest import Manifest, Track
+from singerbench.synthgen import realism
 from singerbench.synthgen.backing import render_backing
 from singerbench.synthgen.clone import CloneParams, vocode
+from singerbench.synthgen.engines import ENGINES, prepare, sing
 from singerbench.synthgen.melody import phrase, song_form
 from singerbench.synthgen.mix import MIN_ACTIVE_SHARE, SEGMENT_SECONDS, mix, vocal_offsets
-from singerbench.synthgen.styles import STYLES, HomeStyle
+from singerbench.synthgen.styles import STYLES, HomeStyle, singer_style
 from singerbench.synthgen.system import check_system
-from singerbench.synthgen.voices import SYLLABLES, VOICE_BY_ID, VOICES, Note, sing
+from singerbench.synthgen.voices import FESTIVAL_IDS, PERSONS, VOICE_BY_ID, Note, other_voices, syllables
 
 log = logging.getLogger("singerbench.synthgen")
 
 #: bump whenever a change alters rendered audio or the manifest; part of every cache key
-GENERATOR_VERSION = "2"
-#: each singer's home style, in voice order
-HOME_STYLE: dict[str, HomeStyle] = {v.id: s for v, s in zip(VOICES, STYLES, strict=True)}
-SINGER_IDS: tuple[str, ...] = tuple(v.id for v in VOICES)
+GENERATOR_VERSION = "3"
+#: the singers of the festival presets (tiny, small, full) and their fixed home styles, in voice order
+SINGER_IDS: tuple[str, ...] = FESTIVAL_IDS
+HOME_STYLE: dict[str, HomeStyle] = dict(zip(FESTIVAL_IDS, STYLES, strict=True))
 MAX_ATTEMPTS = 6
+#: folder (inside a corpus) of the speech voices' analysed syllables, shared by the render processes
+BANK = "voicebank"
+#: seconds between progress log lines when no progress bar is shown
+LOG_INTERVAL_S = 30.0
 
 
 @dataclass(frozen=True)
 class Preset:
-    """Sizes of one corpus. Every singer has ``train`` + 1 val + 1 test real tracks and ``clones`` clones."""
+    """Sizes and difficulty of one corpus. Every singer has ``train``(..``train_max``) + 1 val + 1 test real
+    tracks and ``clones`` clones; see docs/synth.md for each field."""
 
     name: str
-    train: int  # training tracks per singer
+    train: int  # training tracks per singer (the lower bound when train_max is set)
     clones: int  # solo clone tracks per singer (voice vocoded, backing in another singer's home style)
     duets: int  # clone tracks with two target singers, in a third singer's home style
     track_seconds: float
@@ -61,20 +70,28 @@ class Preset:
     test: int = 1
     var_db: tuple[float, float] = (-2.0, 6.0)  # vocal-to-accompaniment ratio range, uniform per track
     sample_rate: int = 16000
+    train_max: int = 0  # > 0: each singer's training-track count is drawn uniformly in [train, train_max]
+    voices: str = "festival"  # "festival": the ten Festival voices; "all": every installed person
+    engine_swaps: bool = False  # clone tracks: the same person through another engine's voice
+    confound: float = 1.0  # probability that a real song's backing is in its singer's home style
+    reverb: bool = False  # room reverb on the voice
+    master: bool = False  # EQ and compression on the mix
+    mp3_share: float = 0.0  # share of tracks that go through an mp3 round trip
 
-    @property
-    def tracks_per_singer(self) -> int:
-        return self.train + self.val + self.test
-
-    @property
-    def n_tracks(self) -> int:
-        return len(SINGER_IDS) * (self.tracks_per_singer + self.clones) + self.duets
+    def singers(self) -> list[str]:
+        """The singers (persons) of this preset: the Festival ten, or every person whose voice is installed."""
+        if self.voices == "festival":
+            return list(FESTIVAL_IDS)
+        return [p for p, v in PERSONS.items() if ENGINES[v.engine].installed(v)]
 
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset("tiny", train=3, clones=1, duets=2, track_seconds=19.0),
     "small": Preset("small", train=6, clones=3, duets=4, track_seconds=20.0),
     "full": Preset("full", train=20, clones=6, duets=12, track_seconds=26.0),
+    "large": Preset("large", train=2, train_max=10, clones=1, duets=20, track_seconds=32.0, voices="all",
+                    engine_swaps=True, confound=0.8, reverb=True, master=True, mp3_share=0.3,
+                    var_db=(-4.0, 6.0)),
 }
 
 
@@ -84,11 +101,14 @@ class TrackSpec:
 
     id: str
     role: str
-    targets: tuple[str, ...]  # whose voice sings (one, or two for a duet)
+    targets: tuple[str, ...]  # whose voice sings (one person, or two for a duet)
     context: str  # whose home style the backing is in
     var_db: float
-    clone: tuple[CloneParams, ...] = ()  # per target, empty for real tracks
+    clone: tuple[CloneParams, ...] = ()  # per target, empty when the voice is not vocoded
     entropy: tuple[int, ...] = field(default=())
+    voices: tuple[str, ...] = ()  # the voice (table id) singing for each target
+    kind: str = "real"  # real, vocoder, duet or engine_swap
+    fx: realism.Realism = field(default_factory=realism.Realism)
 
 
 def _rng(seed: int, name: str, stream: int) -> np.random.Generator:
@@ -105,30 +125,60 @@ def _clone_params(rng: np.random.Generator) -> CloneParams:
     )
 
 
-def plan(preset: Preset, seed: int) -> list[TrackSpec]:
-    """All tracks of a corpus, in manifest order: real tracks singer by singer, then clones, then duets."""
+def home_style(preset: Preset, seed: int, singer: str) -> HomeStyle:
+    """A singer's home style: fixed for the Festival ten; otherwise a genre family varied by instruments, key
+    and tempo, drawn from (seed, singer) alone so it does not depend on which other singers are installed."""
+    if preset.voices == "festival":
+        return HOME_STYLE[singer]
+    rng = _rng(seed, f"{singer}-home", 0)
+    return singer_style(STYLES[int(rng.integers(len(STYLES)))], rng)
+
+
+def train_count(preset: Preset, seed: int, singer: str) -> int:
+    if not preset.train_max:
+        return preset.train
+    return int(_rng(seed, f"{singer}-train", 0).integers(preset.train, preset.train_max + 1))
+
+
+def plan(preset: Preset, seed: int, singers: Sequence[str] | None = None) -> list[TrackSpec]:
+    """All tracks of a corpus, in manifest order: real tracks singer by singer, then clones, engine swaps,
+    then duets. ``singers``: the preset's singers (default: ``preset.singers()``)."""
+    everyone = list(singers) if singers is not None else preset.singers()
     specs: list[TrackSpec] = []
     lo, hi = preset.var_db
 
-    def add(tid: str, role: str, targets: tuple[str, ...], context: str, clone: bool) -> None:
+    def add(tid: str, role: str, targets: tuple[str, ...], context: str | None, kind: str,
+            voices: tuple[str, ...] | None = None) -> None:
         rng = _rng(seed, tid, 0)
         var = round(float(rng.uniform(lo, hi)), 3)
-        params = tuple(_clone_params(rng) for _ in targets) if clone else ()
-        specs.append(TrackSpec(tid, role, targets, context, var, params, (seed, zlib.crc32(tid.encode()))))
+        params = tuple(_clone_params(rng) for _ in targets) if kind in ("vocoder", "duet") else ()
+        home, other = rng.random(), int(rng.integers(max(1, len(everyone) - 1)))
+        if context is None:  # a real song: its singer's home style with probability `confound`
+            others = [s for s in everyone if s != targets[0]]
+            context = targets[0] if home < preset.confound or not others else others[other % len(others)]
+        fx = realism.draw(rng, preset.reverb, preset.master, preset.mp3_share)
+        specs.append(TrackSpec(tid, role, targets, context, var, params, (seed, zlib.crc32(tid.encode())),
+                               voices or targets, kind, fx))
 
-    for sid in SINGER_IDS:
-        for role, count in (("train", preset.train), ("val", preset.val), ("test", preset.test)):
+    for sid in everyone:
+        counts = (("train", train_count(preset, seed, sid)), ("val", preset.val), ("test", preset.test))
+        for role, count in counts:
             for k in range(count):
-                add(f"{sid}-{role}{k:02d}", role, (sid,), sid, clone=False)
-    for sid in SINGER_IDS:
-        others = [s for s in SINGER_IDS if s != sid]
+                add(f"{sid}-{role}{k:02d}", role, (sid,), None, "real")
+    for sid in everyone:
+        others = [s for s in everyone if s != sid]
         order = _rng(seed, f"{sid}-contexts", 0).permutation(len(others))
         for j in range(preset.clones):
-            add(f"{sid}-clone{j:02d}", "cloned", (sid,), others[int(order[j % len(others)])], clone=True)
+            add(f"{sid}-clone{j:02d}", "cloned", (sid,), others[int(order[j % len(others)])], "vocoder")
+        if preset.engine_swaps:
+            installed = [v for v in other_voices(sid) if ENGINES[v.engine].installed(v)]
+            for j, v in enumerate(installed):
+                ctx = others[int(order[(preset.clones + j) % len(others)])]
+                add(f"{sid}-swap-{v.id}", "cloned", (sid,), ctx, "engine_swap", voices=(v.id,))
     for d in range(preset.duets):
-        a, b, c = _rng(seed, f"duet{d:02d}", 0).choice(len(SINGER_IDS), size=3, replace=False)
-        pair = tuple(sorted((SINGER_IDS[int(a)], SINGER_IDS[int(b)]), key=SINGER_IDS.index))
-        add(f"duet{d:02d}", "cloned", pair, SINGER_IDS[int(c)], clone=True)
+        a, b, c = _rng(seed, f"duet{d:02d}", 0).choice(len(everyone), size=3, replace=False)
+        pair = tuple(sorted((everyone[int(a)], everyone[int(b)]), key=everyone.index))
+        add(f"duet{d:02d}", "cloned", pair, everyone[int(c)], "duet")
     return specs
 
 
@@ -141,43 +191,45 @@ def _write_flac(path: Path, data: np.ndarray, sr: int) -> None:
     atomic_write(path, lambda tmp: sf.write(str(tmp), data, sr, format="FLAC", subtype="PCM_16"))
 
 
-def _sing_line(voice_id: str, notes: list[Note], shift: float, sr: int) -> tuple[np.ndarray, int]:
-    """Festival renders the line ``shift`` semitones low so that a vocoder shift of ``shift`` lands in key."""
+def _sing_line(voice_id: str, notes: list[Note], shift: float, sr: int, bank: Path) -> tuple[np.ndarray, int]:
+    """The voice sings the line ``shift`` semitones low so that a vocoder shift of ``shift`` lands in key."""
     t0 = notes[0].start
     rel = [Note(n.start - t0, n.dur, n.pitch - shift, n.text) for n in notes]
-    return sing(VOICE_BY_ID[voice_id], rel, sr), int(round(t0 * sr))
+    return sing(VOICE_BY_ID[voice_id], rel, sr, bank), int(round(t0 * sr))
 
 
-def _render_audio(spec: TrackSpec, preset: Preset, attempt: int) -> tuple[np.ndarray, ...]:
+def _render_audio(spec: TrackSpec, preset: Preset, seed: int, attempt: int, bank: Path) -> tuple[np.ndarray, ...]:
     sr = preset.sample_rate
     n = int(round(preset.track_seconds * sr))
     rng = np.random.default_rng([*spec.entropy, 1, attempt])
-    style = HOME_STYLE[spec.context]
+    style = home_style(preset, seed, spec.context)
     form = song_form(style, preset.track_seconds, rng)
     starts = form.phrase_starts(preset.track_seconds)
     vocals = np.zeros(n)
-    for ti, sid in enumerate(spec.targets):
-        voice = VOICE_BY_ID[sid]
+    for ti, vid in enumerate(spec.voices):
+        voice = VOICE_BY_ID[vid]
+        low, high = voice.range
         bars = starts[ti :: len(spec.targets)]
-        notes = [note for b in bars for note in phrase(form, b, voice.low, voice.high, SYLLABLES[voice.language], rng)]
+        notes = [note for b in bars for note in phrase(form, b, low, high, syllables(voice.language), rng)]
         shift = spec.clone[ti].pitch_shift if spec.clone else 0.0
-        line, at = _sing_line(sid, notes, shift, sr)
+        line, at = _sing_line(vid, notes, shift, sr, bank)
         if spec.clone:
             line = vocode(line, sr, spec.clone[ti], rng)
         line = line / max(np.sqrt(np.mean(line**2)), 1e-12) * 0.1  # equal level for every voice of a duet
         m = min(len(line), n - at)
         vocals[at : at + m] += line[:m]
+    vocals = realism.reverb(vocals, sr, spec.fx, rng)
     instrumental = render_backing(form, rng, sr, n)
-    vq, aq, mq = mix(vocals, instrumental, spec.var_db, sr)
+    vq, aq, mq = mix(vocals, instrumental, spec.var_db, sr, post=lambda v, a: realism.master(v, a, sr, spec.fx))
     return vq, aq, mq, np.array([form.bpm])
 
 
-def render_track(spec: TrackSpec, preset: Preset, out: Path) -> dict:
+def render_track(spec: TrackSpec, preset: Preset, seed: int, out: Path) -> dict:
     """Render one track into ``out/tracks/<id>/`` and return (and write, last) its manifest entry."""
     folder = out / "tracks" / spec.id
     sr = preset.sample_rate
     for attempt in range(MAX_ATTEMPTS):
-        vq, aq, mq, bpm = _render_audio(spec, preset, attempt)
+        vq, aq, mq, bpm = _render_audio(spec, preset, seed, attempt, out / BANK)
         offsets = vocal_offsets(vq, sr)
         if len(offsets) >= min_offsets(spec.role):
             break
@@ -185,13 +237,18 @@ def render_track(spec: TrackSpec, preset: Preset, out: Path) -> dict:
         raise RuntimeError(f"track {spec.id}: fewer than {min_offsets(spec.role)} vocal segments after retries")
     for name, data in (("vocals", vq), ("instrumental", aq), ("mixture", mq)):
         _write_flac(folder / f"{name}.flac", data, sr)
-    style = HOME_STYLE[spec.context]
+    style = home_style(preset, seed, spec.context)
     extra: dict = {
         "context_singer": spec.context,
+        "in_home_style": spec.context in spec.targets,
         "tempo_bpm": float(bpm[0]),
         "key": style.key_name,
         "var_db": spec.var_db,
         "attempt": attempt,
+        "kind": spec.kind,
+        "voices": list(spec.voices),
+        "engines": [VOICE_BY_ID[v].engine for v in spec.voices],
+        "realism": spec.fx.to_dict(),
     }
     if spec.clone:
         extra["clone"] = {sid: p.to_dict() for sid, p in zip(spec.targets, spec.clone, strict=True)}
@@ -204,7 +261,7 @@ def render_track(spec: TrackSpec, preset: Preset, out: Path) -> dict:
         "role": spec.role,
         "vocal_offsets": list(offsets),
         "genre": style.name,
-        "language": "+".join(dict.fromkeys(VOICE_BY_ID[s].language for s in spec.targets)),
+        "language": "+".join(dict.fromkeys(VOICE_BY_ID[v].language for v in spec.voices)),
         "extra": extra,
     }
     atomic_write_text(folder / "track.json", json.dumps(entry, indent=1) + "\n")
@@ -213,7 +270,7 @@ def render_track(spec: TrackSpec, preset: Preset, out: Path) -> dict:
 
 def _key(preset: Preset, seed: int, singers: Sequence[str]) -> dict:
     return {"preset": preset.name, "seed": int(seed), "generator_version": GENERATOR_VERSION,
-            "singers": list(singers)}
+            "confound": preset.confound, "singers": list(singers)}
 
 
 def _done_entry(out: Path, spec: TrackSpec) -> dict | None:
@@ -227,9 +284,26 @@ def _done_entry(out: Path, spec: TrackSpec) -> dict | None:
         return None
 
 
-def is_complete(out: Path, preset: str, seed: int, singers: Sequence[str] | None = None) -> bool:
-    """Whether ``out`` holds a finished corpus of this preset, seed, singer set and generator version."""
-    p = _preset(preset)
+def resolve_preset(name: str, confound: float | None = None) -> Preset:
+    """The named preset, with its ``confound`` replaced when one is given (a UserError for a bad name/value)."""
+    if name not in PRESETS:
+        raise UserError(f"unknown synth preset {name!r}; choose one of {', '.join(PRESETS)}")
+    p = PRESETS[name]
+    if confound is None:
+        return p
+    try:
+        c = float(confound)
+    except (TypeError, ValueError):
+        raise UserError(f"synth confound must be a number between 0 and 1, not {confound!r}") from None
+    if not 0.0 <= c <= 1.0:
+        raise UserError(f"synth confound must lie between 0 and 1, not {c}")
+    return replace(p, confound=c)
+
+
+def is_complete(out: Path, preset: str, seed: int, singers: Sequence[str] | None = None,
+                confound: float | None = None) -> bool:
+    """Whether ``out`` holds a finished corpus of this preset, seed, confound, singer set and generator version."""
+    p = resolve_preset(preset, confound)
     marker = Path(out) / "complete.json"
     if not marker.is_file() or not (Path(out) / "manifest.json").is_file():
         return False
@@ -237,23 +311,26 @@ def is_complete(out: Path, preset: str, seed: int, singers: Sequence[str] | None
         doc = json.loads(marker.read_text())
     except json.JSONDecodeError:
         return False
-    key = _key(p, seed, _singers(singers))
+    key = _key(p, seed, _singers(p, singers))
     return {k: doc.get(k) for k in key} == key
 
 
-def _preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise UserError(f"unknown synth preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
-
-
-def _singers(singers: Sequence[str] | None) -> list[str]:
+def _singers(preset: Preset, singers: Sequence[str] | None) -> list[str]:
+    everyone = preset.singers()
     if singers is None:
-        return list(SINGER_IDS)
-    unknown = [s for s in singers if s not in SINGER_IDS]
+        return everyone
+    unknown = [s for s in singers if s not in everyone]
     if unknown:
-        raise UserError(f"unknown synth singer {unknown[0]!r}; the singers are {', '.join(SINGER_IDS)}")
-    return [s for s in SINGER_IDS if s in set(singers)]
+        known = ", ".join(everyone[:12]) + (" ..." if len(everyone) > 12 else "")
+        raise UserError(f"unknown synth singer {unknown[0]!r} for preset {preset.name}; the singers are {known}")
+    return [s for s in everyone if s in set(singers)]
+
+
+def _voice_card(preset: Preset, seed: int, sid: str) -> dict:
+    v = VOICE_BY_ID[sid]
+    return {"engine": v.engine, "voice": v.name, "package": v.package, "language": v.language, "sex": v.sex,
+            "licence": v.licence, "range_midi": list(v.range), "home_style": home_style(preset, seed, sid).name,
+            "other_voices": [o.id for o in other_voices(sid)]}
 
 
 def _manifest(preset: Preset, seed: int, singers: list[str], entries: list[dict], out: Path) -> Manifest:
@@ -265,6 +342,7 @@ def _manifest(preset: Preset, seed: int, singers: list[str], entries: list[dict]
         )
         for e in entries
     ]
+    styles = {sid: home_style(preset, seed, sid) for sid in singers}
     extra = {
         **_key(preset, seed, singers),
         "preset_sizes": asdict(preset),
@@ -272,26 +350,24 @@ def _manifest(preset: Preset, seed: int, singers: list[str], entries: list[dict]
         "var_db_range": list(preset.var_db),
         "segment_seconds": SEGMENT_SECONDS,
         "min_active_share": MIN_ACTIVE_SHARE,
-        "voices": {
-            v.id: {"festival_voice": v.festival_name, "package": v.package, "language": v.language,
-                   "range_midi": [v.low, v.high], "home_style": HOME_STYLE[v.id].name}
-            for v in VOICES if v.id in singers
-        },
+        "voices": {sid: _voice_card(preset, seed, sid) for sid in singers},
         "home_styles": {
-            s.name: {"programs": [s.chords_program, s.bass_program, s.pad_program], "tempo": list(s.tempo),
-                     "key": s.key_name, "beats_per_bar": s.beats_per_bar}
-            for v, s in zip(VOICES, STYLES, strict=True) if v.id in singers
+            sid: {"family": s.name, "programs": [s.chords_program, s.bass_program, s.pad_program],
+                  "tempo": list(s.tempo), "key": s.key_name, "beats_per_bar": s.beats_per_bar}
+            for sid, s in styles.items()
         },
     }
+    engines = sorted({VOICE_BY_ID[s].engine for s in singers})
     return Manifest(
         name="synth",
         tracks=tracks,
         singers=singers,
         generated=True,
         description=(
-            "Generated singers (singerbench synth): ten real recorded Festival diphone voices singing generated "
-            "melodies over generated backings in each singer's home style, plus vocoded clones on other "
-            f"singers' backings. Preset {preset.name}, seed {seed}, generator v{GENERATOR_VERSION}."
+            f"Generated singers (singerbench synth): {len(singers)} real recorded voices ({', '.join(engines)}) "
+            "singing generated melodies over generated backings in each singer's home style (with probability "
+            f"{preset.confound}), plus clones on other singers' backings. Preset {preset.name}, seed {seed}, "
+            f"generator v{GENERATOR_VERSION}."
         ),
         extra=extra,
     )
@@ -302,22 +378,24 @@ def render_corpus(
     seed: int,
     out: Path,
     progress: bool = True,
-    workers: int = 2,
+    workers: int | None = None,
     singers: Sequence[str] | None = None,
+    confound: float | None = None,
 ) -> Path:
     """Render a corpus into ``out`` (or find it complete there) and return ``out/manifest.json``.
 
     Tracks already rendered by an interrupted run are kept; a complete corpus of the same key renders
     nothing. ``singers`` restricts the corpus to tracks whose target voices are all among them (the plan, and
-    so every kept track, is the same as in the full corpus).
+    so every kept track, is the same as in the full corpus). ``workers``: render processes (default: all cores).
+    ``confound`` replaces the preset's probability that a real song's backing is in its singer's home style.
     """
-    p = _preset(preset)
-    chosen = _singers(singers)
+    p = resolve_preset(preset, confound)
     out = Path(out)
     manifest_path = out / "manifest.json"
-    if is_complete(out, preset, seed, chosen):
+    if is_complete(out, preset, seed, singers, confound):
         return manifest_path
-    check_system()
+    check_system(p.voices)
+    chosen = _singers(p, singers)
     key = _key(p, seed, chosen)
     plan_file = out / "plan.json"
     if plan_file.is_file():
@@ -328,7 +406,8 @@ def render_corpus(
         if previous is not None and previous != key:
             raise UserError(
                 f"{out} holds a different synth corpus ({previous.get('preset')}, seed {previous.get('seed')}, "
-                f"v{previous.get('generator_version')}); choose an empty folder or delete this one"
+                f"confound {previous.get('confound')}, v{previous.get('generator_version')}, "
+                f"{len(previous.get('singers') or [])} singers); choose an empty folder or delete this one"
             )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan_file, json.dumps(key, indent=1) + "\n")
@@ -342,24 +421,42 @@ def render_corpus(
             entries[s.id] = done
         else:
             todo.append(s)
+    workers = workers or os.cpu_count() or 1
     if todo:
-        log.info("rendering %d of %d tracks of the generated singers (%s, seed %d) into %s: once, then cached",
-                 len(todo), len(specs), preset, seed, out)
+        log.info("rendering %d of %d tracks of the generated singers (%s, seed %d, %d singers, %d processes) "
+                 "into %s: once, then cached", len(todo), len(specs), preset, seed, len(chosen), workers, out)
     bar = tqdm(total=len(todo), desc=f"synth {preset} (seed {seed})", unit="track", disable=not progress)
+    started = last_log = time.monotonic()
+
+    def tick(done: int) -> None:
+        nonlocal last_log
+        bar.update()
+        now = time.monotonic()
+        if not progress and now - last_log >= LOG_INTERVAL_S:
+            last_log = now
+            log.info("synth %s: %d/%d tracks rendered (%.0f s)", preset, done, len(todo), now - started)
+
+    voices = [VOICE_BY_ID[v] for v in dict.fromkeys(v for s in todo for v in s.voices)]
     try:
         if workers <= 1 or len(todo) <= 1:
-            for s in todo:
-                entries[s.id] = render_track(s, p, out)
-                bar.update()
+            for v in voices:
+                prepare(v, p.sample_rate, out / BANK)
+            for i, s in enumerate(todo):
+                entries[s.id] = render_track(s, p, seed, out)
+                tick(i + 1)
         else:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
-                futures = {pool.submit(render_track, s, p, out): s for s in todo}
-                for fut in as_completed(futures):
+                for fut in [pool.submit(prepare, v, p.sample_rate, out / BANK) for v in voices]:
+                    fut.result()  # every voice bank before the tracks, so no syllable is spoken twice
+                futures = {pool.submit(render_track, s, p, seed, out): s for s in todo}
+                for i, fut in enumerate(as_completed(futures)):
                     entries[futures[fut].id] = fut.result()
-                    bar.update()
+                    tick(i + 1)
     finally:
         bar.close()
     manifest = _manifest(p, seed, chosen, [entries[s.id] for s in specs], out)
     manifest.to_json(manifest_path)
     atomic_write_text(out / "complete.json", json.dumps({**key, "n_tracks": len(specs)}, indent=1) + "\n")
+    if todo:
+        log.info("synth %s: %d tracks rendered in %.0f s", preset, len(todo), time.monotonic() - started)
     return manifest_path

@@ -8,6 +8,8 @@ listed offsets are true by construction, not estimated from the mixture.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 SEGMENT_SECONDS = 6.0
@@ -62,10 +64,15 @@ def vocal_offsets(x: np.ndarray, sr: int) -> tuple[float, ...]:
 
 
 def mix(
-    vocals: np.ndarray, instrumental: np.ndarray, var_db: float, sr: int
+    vocals: np.ndarray,
+    instrumental: np.ndarray,
+    var_db: float,
+    sr: int,
+    post: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale the vocal stem to ``var_db`` (active-vocal RMS over instrumental RMS), normalise, quantise.
 
+    ``post`` processes the two scaled stems alike before normalisation (the mastering of realism.py).
     Returns int16 arrays (vocals, instrumental, mixture) with mixture == vocals + instrumental exactly.
     """
     n = min(len(vocals), len(instrumental))
@@ -78,6 +85,8 @@ def mix(
     rms_a = np.sqrt(np.mean(a**2))
     if rms_v > 0 and rms_a > 0:
         v = v * (10 ** (var_db / 20) * rms_a / rms_v)
+    if post is not None:
+        v, a = post(v, a)
     peak = np.max(np.abs(v + a))
     scale = PEAK / peak if peak > 0 else 1.0
     vq = np.round(v * scale * FULL_SCALE).astype(np.int16)

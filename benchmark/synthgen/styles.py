@@ -8,7 +8,7 @@ Patterns are strings over the steps of one bar: ``x`` a hit, ``o`` a soft hit, `
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -110,3 +110,39 @@ STYLES: tuple[HomeStyle, ...] = (
         progressions=((0, 4, 5, 2), (0, 3, 4, 0), (0, 5, 3, 4)),
     ),
 )
+
+
+# --- genre families (the large preset) ------------------------------------------------------------------------
+# Each style above is a genre family: its drums, comping and bass rhythms, progressions and tempo range are
+# shared by every singer whose home is in that family. A singer's home style varies the family by its
+# instruments (drawn from the family's alternatives: comping, bass, pad or none), key and a narrower tempo
+# window, so the backing still points to the singer (the catalogue confound) while a genre is not a singer.
+FAMILY_PROGRAMS: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int | None, ...]]] = {
+    "country": ((25, 24, 105, 22), (32, 33, 34), (40, 41, None)),
+    "organ_soul": ((16, 17, 18, 4), (33, 34, 32), (4, 61, None)),
+    "piano_ballad": ((0, 1, 2, 4), (35, 32, 42), (48, 49, 89, None)),
+    "disco": ((7, 27, 28, 5), (36, 37, 38), (61, 48, 62)),
+    "folk_waltz": ((21, 23, 24, 46), (32, 43, 58), (24, 46, 71)),
+    "metal": ((30, 29, 31), (34, 33, 36), (29, 30, None)),
+    "synthpop": ((81, 80, 84, 90), (38, 39, 87), (89, 88, 91, 94)),
+    "jazz_swing": ((11, 0, 26, 12), (32, 35, 43), (65, 66, 56, None)),
+    "reggae": ((27, 16, 28), (33, 34, 38), (17, 18, 62)),
+    "baroque": ((6, 45, 46, 19), (42, 43, 70), (73, 68, 40, 48)),
+}
+FAMILY_BY_NAME: dict[str, HomeStyle] = {s.name: s for s in STYLES}
+TEMPO_WINDOW = 6  # BPM width of a singer's own tempo range inside (a widened) family range
+
+
+def singer_style(family: HomeStyle, rng) -> HomeStyle:
+    """A singer's home style: ``family`` with drawn instruments, key and tempo window (``rng``: numpy Generator)."""
+    comps, basses, pads = FAMILY_PROGRAMS[family.name]
+    lo, hi = family.tempo
+    centre = int(rng.integers(lo - 6, hi + 7))
+    return replace(
+        family,
+        chords_program=int(comps[int(rng.integers(len(comps)))]),
+        bass_program=int(basses[int(rng.integers(len(basses)))]),
+        pad_program=pads[int(rng.integers(len(pads)))],
+        tonic=int(rng.integers(12)),
+        tempo=(centre - TEMPO_WINDOW // 2, centre + TEMPO_WINDOW // 2),
+    )

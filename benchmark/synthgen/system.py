@@ -1,42 +1,73 @@
-"""The system packages the generator needs (Festival, its ten voices, fluidsynth, a GM soundfont), checked cheaply."""
+"""The system packages the generator needs, checked cheaply: the voice engines and their voices (the voices
+table), fluidsynth and a GM soundfont. Two sets: the ten Festival voices (presets tiny, small, full) and every
+voice of the table (preset large)."""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from singerbench.errors import UserError
-from singerbench.synthgen.backing import SOUNDFONT
+from singerbench.synthgen import backing
+from singerbench.synthgen.engines import ENGINES
 from singerbench.synthgen.voices import VOICES
 
-VOICE_ROOTS = (Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices"),
-               Path("/usr/local/share/festival/voices"))
-PACKAGES = ("festival", *(v.package for v in VOICES), "fluidsynth", "fluid-soundfont-gm")
+FESTIVAL_VOICES = [v for v in VOICES if v.engine == "festival"]
+PACKAGES = ("festival", *(v.package for v in FESTIVAL_VOICES), "fluidsynth", "fluid-soundfont-gm")
 INSTALL_COMMAND = "sudo apt-get update && sudo apt-get install -y " + " ".join(PACKAGES)
+#: every package of the large preset, in install order (engines, then voices, deduplicated)
+ALL_PACKAGES = tuple(dict.fromkeys(
+    ["festival", "fluidsynth", "fluid-soundfont-gm"]
+    + [p for e in ENGINES.values() for p in e.packages]
+    + [v.package for v in VOICES]
+))
+#: packages from Debian's contrib or non-free sections, which a stock image does not enable
+NON_FREE_PREFIXES = ("mbrola", "rhvoice", "libttspico")
 
 
-def _voice_installed(festival_name: str) -> bool:
-    return any(root.is_dir() and any(root.glob(f"*/{festival_name}")) for root in VOICE_ROOTS)
+def install_command(packages: list[str] | tuple[str, ...]) -> str:
+    """One line that installs ``packages`` (noting the apt sections that non-free ones need)."""
+    cmd = "sudo apt-get update && sudo apt-get install -y " + " ".join(packages)
+    if any(p.startswith(NON_FREE_PREFIXES) for p in packages):
+        cmd = "enable Debian's contrib and non-free sections (`make system` does), then " + cmd
+    return cmd
 
 
-def missing_packages() -> list[str]:
-    """Debian packages whose files are missing on this machine (empty when everything is there)."""
+def _base_missing() -> list[str]:
     missing: list[str] = []
     if shutil.which("text2wave") is None or shutil.which("festival") is None:
         missing.append("festival")
-    missing += [v.package for v in VOICES if not _voice_installed(v.festival_name)]
     if shutil.which("fluidsynth") is None:
         missing.append("fluidsynth")
-    if not SOUNDFONT.is_file():
+    if not backing.SOUNDFONT.is_file():
         missing.append("fluid-soundfont-gm")
     return missing
 
 
-def check_system() -> None:
-    """Raise one UserError naming what is missing and the command that installs it; return if all is there."""
-    missing = missing_packages()
+def missing_packages(voices: str = "festival") -> list[str]:
+    """Debian packages whose files are missing on this machine (empty when everything is there).
+
+    ``voices``: "festival" checks the ten Festival voices, "all" every voice of the table.
+    """
+    table = FESTIVAL_VOICES if voices == "festival" else VOICES
+    missing = _base_missing()
+    if voices != "festival":
+        missing += [pkg for e in ENGINES.values() for pkg, prog in e.programs.items()
+                    if shutil.which(prog) is None and pkg not in missing]
+    missing += list(dict.fromkeys(v.package for v in table
+                                  if not ENGINES[v.engine].installed(v) and v.package not in missing))
+    return missing
+
+
+def check_system(voices: str = "festival") -> None:
+    """Raise one UserError naming what is missing and the command that installs it; return if all is there.
+
+    For "all", voices that are not installed are left out of the corpus (the status line of `singerbench
+    datasets` names them); only the backing renderer and a first voice are required.
+    """
+    missing = missing_packages("festival") if voices == "festival" else _base_missing()
     if missing:
+        command = INSTALL_COMMAND if voices == "festival" else install_command(missing)
         raise UserError(
             f"the generated-singers corpus needs system packages that are missing ({', '.join(missing)}); "
-            f"install them with: {INSTALL_COMMAND}"
+            f"install them with: {command}"
         )
