@@ -230,11 +230,13 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     class_counts = class_counts_for(req, manifest, preset)
     if req.probe:
         probe_subjects(manifest)  # fail before any embedding work
+    # a --separator that names nothing usable is refused even where no separation is needed
+    given = make_separator(req.separator, req.cache_dir, device)
     probe = SegmentSource.for_embedder(embedder)
     needs_separation = any(probe.needs_separation(t) for t in manifest.tracks)
     # no separator (and no weights) when the dataset holds every stem the plugin listens to
     separator_name = (req.separator or DEFAULT_SEPARATOR) if needs_separation else None
-    separator = make_separator(separator_name, req.cache_dir, device)
+    separator = (given or make_separator(separator_name, req.cache_dir, device)) if needs_separation else None
     who = embedder.identity()
     output = req.output or default_result_path(
         req.leaderboard_dir, who["name"], manifest.name, preset.name, who["weights_id"]
