@@ -33,3 +33,12 @@ def tiny_synth(test_cache):
             return load(preset="tiny", seed=0, cache_dir=test_cache, progress=False)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def shared_corpus_cache(tmp_path, test_cache) -> Path:
+    """A cache root sharing the rendered tiny corpus (a link to the test cache's synth/) with a fresh store."""
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / "synth").symlink_to(test_cache / "synth")
+    return root

@@ -16,11 +16,9 @@ from singerbench.store import EmbeddingStore
 
 
 @pytest.fixture
-def cache(tmp_path, test_cache) -> list[str]:
-    synth_dir = tmp_path / "cache" / "synth"
-    synth_dir.parent.mkdir()
-    synth_dir.symlink_to(test_cache / "synth")
-    return ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+def cache(shared_corpus_cache) -> list[str]:
+    """Options sharing the rendered tiny corpus but a fresh embedding store per test."""
+    return ["--cache-dir", str(shared_corpus_cache), "--no-progress"]
 
 
 def test_engines_are_a_registry():

@@ -14,11 +14,9 @@ from singerbench.run import DEFAULT_SEPARATOR
 
 
 @pytest.fixture
-def cache(tmp_path, test_cache) -> Path:
-    root = tmp_path / "cache"
-    root.mkdir()
-    (root / "synth").symlink_to(test_cache / "synth")
-    return root
+def cache(shared_corpus_cache) -> Path:
+    """A cache root sharing the rendered tiny corpus, with a fresh embedding store."""
+    return shared_corpus_cache
 
 
 def test_off_a_terminal_run_logs_its_stages(tmp_path, cache, tiny_synth, capsys, monkeypatch):

@@ -42,12 +42,9 @@ def toy(tmp_path):
 
 
 @pytest.fixture
-def cache(tmp_path, test_cache) -> Path:
+def cache(shared_corpus_cache) -> Path:
     """A cache root sharing the rendered tiny corpus, with a fresh embedding store."""
-    root = tmp_path / "cache"
-    root.mkdir()
-    (root / "synth").symlink_to(test_cache / "synth")
-    return root
+    return shared_corpus_cache
 
 
 def one_error_line(code: int, err: str) -> str:

@@ -23,12 +23,9 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def cache(tmp_path, test_cache) -> list[str]:
+def cache(shared_corpus_cache) -> list[str]:
     """Options sharing the rendered tiny corpus but a fresh embedding store per test."""
-    synth_dir = tmp_path / "cache" / "synth"
-    synth_dir.parent.mkdir()
-    synth_dir.symlink_to(test_cache / "synth")
-    return ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    return ["--cache-dir", str(shared_corpus_cache), "--no-progress"]
 
 
 QUICK = ["--preset", "quick", "--runs", "2"]
