@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from singerbench.io import atomic_write_text
-from singerbench.leaderboard import GENERATED_NOTE, md_table
+from singerbench.leaderboard import GENERATED_NOTE, md_table, preset_deviations
 from singerbench.manifest import Manifest
 from singerbench.probe import HEADER as PROBE_HEADER
 from singerbench.probe import ProbeRow, probe_results
@@ -84,7 +84,7 @@ def build(entries: Sequence[Entry], out_dir: Path, manifest: Manifest | None = N
         label = variant_label(first)
         kind = ("generated data (singerbench's synthetic singers; not comparable to real data)"
                 if first.dataset.generated else "real data")
-        deviations = first.preset.get("params", {}).get("deviations") or []
+        deviations = preset_deviations(first)  # one rule with the tables, v1 files included
         dev_text = "; ".join(deviations) if deviations else "none (the paper's protocol)"
         rows = variant_rows(v, out_dir)
 
