@@ -182,12 +182,12 @@ def make_separator(name: str | None, cache_dir: Path | None, device: str):
 
 
 def check_outputs(output: Path, cache_dir: Path | None, separator: object | None) -> None:
-    """Probe-write the result's folder and the caches, so an unwritable place fails now, not after the work."""
+    """Probe-write the result's own folder and the stem cache, so an unwritable place fails now, not after the
+    work (the embedding cache was probed before the dataset loaded)."""
     output = Path(output)
     if output.is_dir():
         raise UserError(f"the result path {output} is a folder; give a file name (--output DIR/result.json)")
     check_writable(output.parent, "the result")
-    check_writable(station_dir("embeddings", cache_dir), "the embedding cache")
     if separator is not None:
         check_writable(station_dir("separation", cache_dir), "the vocal-stem cache")
 

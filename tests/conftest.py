@@ -42,3 +42,18 @@ def shared_corpus_cache(tmp_path, test_cache) -> Path:
     root.mkdir()
     (root / "synth").symlink_to(test_cache / "synth")
     return root
+
+
+@pytest.fixture()
+def toy(tmp_path):
+    """The toy plugin module of test_store (TOY), loaded from a file as a user's plugin would be."""
+    import importlib.util
+
+    from test_store import TOY
+
+    path = tmp_path / "toyplugin.py"
+    path.write_text(TOY)
+    spec = importlib.util.spec_from_file_location("toyplugin", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

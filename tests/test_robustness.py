@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_store import TOY, make_manifest, run
+from test_store import make_manifest, run
 
 from singerbench.cli import main
 from singerbench.errors import UserError
@@ -29,16 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 SINGERBENCH = str(Path(sys.executable).parent / "singerbench")
 
 
-@pytest.fixture()
-def toy(tmp_path):
-    import importlib.util
-
-    path = tmp_path / "toyplugin.py"
-    path.write_text(TOY)
-    spec = importlib.util.spec_from_file_location("toyplugin", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture

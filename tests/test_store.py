@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -53,14 +52,6 @@ class Toy(Embedder):
 '''
 
 
-@pytest.fixture()
-def toy(tmp_path):
-    path = tmp_path / "toyplugin.py"
-    path.write_text(TOY)
-    spec = importlib.util.spec_from_file_location("toyplugin", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def make_manifest(folder: Path, n_tracks: int = 4, seconds: float = 4.0) -> Manifest:
