@@ -163,15 +163,16 @@ def test_infos_from_embedder_and_manifest(tmp_path):
                             {"train": held, "val": held, "cloned": held})
 
 
-COMMITTED = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "synth" / "mfcc--paper.json"
+#: a result file of the previous release (schema 1, protocol paper v1), kept as it was committed
+VERSION_1 = Path(__file__).resolve().parent / "data" / "result-v1-mfcc.json"
 
 
 def test_version_1_files_are_still_read_but_cannot_be_rerun():
-    old = RunResult.from_json(COMMITTED)
+    old = RunResult.from_json(VERSION_1)
     assert old.schema == "singerbench-result/1" and old.request == {}
     with pytest.raises(UserError, match="does not record how it was made"):
         request_from_result(old, "mfcc--paper.json")
-    assert "request" not in json.loads(COMMITTED.read_text())
+    assert "request" not in json.loads(VERSION_1.read_text())
 
 
 def test_preset_record_names_its_deviations(result):

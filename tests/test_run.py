@@ -91,8 +91,8 @@ def test_a_result_reruns_from_its_own_request(tiny_synth, cache, tmp_path, capsy
 
     code, _, err = run_cli(["run", "--from-result", str(out), "--runs", "3", *cache], capsys)
     assert code == 1 and err.strip() == "error: --from-result takes every setting from the file; drop --runs"
-    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "synth" / "mfcc--paper.json"
-    code, _, err = run_cli(["run", "--from-result", str(committed), *cache], capsys)
+    version_1 = Path(__file__).resolve().parent / "data" / "result-v1-mfcc.json"  # the previous release's file
+    code, _, err = run_cli(["run", "--from-result", str(version_1), *cache], capsys)
     assert code == 1 and "does not record how it was made" in err and len(err.strip().splitlines()) == 1
 
 
