@@ -23,10 +23,10 @@ class Progress:
     """A progress counter with tqdm's ``update``/``set_postfix``/``close``, logging when it cannot draw."""
 
     def __init__(self, desc: str, total: int | None, unit: str, bar: bool, interval: float | None = None,
-                 quiet_below: int = 0) -> None:
+                 quiet_below: int = 0, initial: int = 0) -> None:
         self.desc, self.total, self.unit = desc, total, unit
         self.interval = LOG_INTERVAL if interval is None else float(interval)
-        self.n = 0
+        self.n = initial  # work already done before this process (a resumed training)
         self.postfix = ""
         self._bar: Any = None
         self._logs = not bar and (total is None or total >= quiet_below)
@@ -34,7 +34,7 @@ class Progress:
         if bar:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit)
+            self._bar = tqdm(total=total, desc=desc, unit=unit, initial=initial)
         elif self._logs:
             log.info("%s: started%s", desc, f" ({total} {unit})" if total is not None else "")
 

@@ -50,6 +50,7 @@ from singerbench.figures import loss_curves_svg
 from singerbench.io import atomic_write, atomic_write_text
 from singerbench.losses import nt_xent
 from singerbench.manifest import Manifest, Track
+from singerbench.progress import Progress
 
 TRAIN_INPUTS = ("mixture", "vocals", "hybrid")
 RECIPE = "singer-contrastive/2"
@@ -405,8 +406,6 @@ def train(
     Resumes from ``out/checkpoint.pt`` when it exists (same input, data and config, ``max_epochs`` aside).
     ``separator`` supplies vocal stems for tracks without one (vocals and hybrid inputs).
     """
-    from tqdm.auto import tqdm
-
     from singerbench.pretrained import save_pretrained
 
     if input not in TRAIN_INPUTS:
@@ -469,13 +468,7 @@ def train(
             z2 = projector(plugin.encoder(x[b:]))
         return nt_xent(z1.float(), z2.float(), config.temperature)
 
-    bar = tqdm(
-        total=config.max_epochs,
-        initial=min(epoch, config.max_epochs),
-        disable=not progress,
-        desc=f"train {input}",
-        unit="epoch",
-    )
+    bar = Progress(f"train {input}", config.max_epochs, "epoch", bar=progress, initial=min(epoch, config.max_epochs))
     while not stopped and epoch < config.max_epochs:
         t0 = time.perf_counter()
         plugin.train()

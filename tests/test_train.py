@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import shutil
 from xml.etree import ElementTree
@@ -148,11 +149,15 @@ def test_train_writes_history_and_a_loadable_weights_folder(corpus, trained) -> 
     assert z.shape == (2, 128) and torch.isfinite(z).all()
 
 
-def test_resume_after_interruption_equals_uninterrupted(corpus, tmp_path) -> None:
+def test_resume_after_interruption_equals_uninterrupted(corpus, tmp_path, caplog) -> None:
     whole = train("hybrid", corpus, tmp_path / "whole", TrainConfig.tiny(max_epochs=2), progress=False)
     part = tmp_path / "part"
     train("hybrid", corpus, part, TrainConfig.tiny(max_epochs=1), progress=False)  # "killed" after epoch 1
-    resumed = train("hybrid", corpus, part, TrainConfig.tiny(max_epochs=2), progress=False)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="singerbench.progress"):  # off a terminal it logs, from epoch 1
+        resumed = train("hybrid", corpus, part, TrainConfig.tiny(max_epochs=2), progress=False)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "train hybrid: started (2 epoch)" and lines[-1].startswith("train hybrid: done 2/2 epoch")
     a, b = _weights(whole), _weights(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     ha = [
