@@ -26,7 +26,7 @@ class Progress:
                  quiet_below: int = 0, initial: int = 0) -> None:
         self.desc, self.total, self.unit = desc, total, unit
         self.interval = LOG_INTERVAL if interval is None else float(interval)
-        self.n = initial  # work already done before this process (a resumed training)
+        self.n = self._initial = initial  # work already done before this process (a resumed training)
         self.postfix = ""
         self._bar: Any = None
         self._logs = not bar and (total is None or total >= quiet_below)
@@ -41,7 +41,8 @@ class Progress:
     def _line(self, word: str) -> None:
         elapsed = time.monotonic() - self._start
         of = f"/{self.total}" if self.total is not None else ""
-        rate = f", {self.n / elapsed:.1f} {self.unit}/s" if elapsed > 0 and self.n else ""
+        done_here = self.n - self._initial
+        rate = f", {done_here / elapsed:.1f} {self.unit}/s" if elapsed > 0 and done_here else ""
         extra = f", {self.postfix}" if self.postfix else ""
         log.info("%s: %s %d%s %s in %.0f s%s%s", self.desc, word, self.n, of, self.unit, elapsed, rate, extra)
 
