@@ -47,10 +47,10 @@ perf: setup
 
 # The paper's finding, CPU-sized, on the generated singers at scale (preset large: 100 people, 5 engines):
 # train a mixture and a vocal encoder with the contrastive recipe (tiny AST, longer patience than the
-# smoke-test default, 100 epochs at most: each is about 10 s on a CPU core) on large's training songs, then evaluate them, mfcc and speaker on real and cloned
-# tracks. Every large singer is cloned and the reference keeps every cloned target a class, so the class
-# count is all 100 singers (EXPERIMENT_RUN adds run options). A finished training is not repeated; its
-# evaluation is a store hit.
+# smoke-test default, 100 epochs at most: each is about 10 s on a CPU core) on large's training songs,
+# then evaluate them, mfcc and speaker on real and cloned tracks. Every large singer is cloned and the
+# reference keeps every cloned target a class, so the class count is all 100 singers (EXPERIMENT_RUN adds
+# run options). A finished training is not repeated; its evaluation is a store hit.
 EXPERIMENT_DATA ?= --dataset synth --synth-preset large
 EXPERIMENT_RUN ?= --probe
 EXPERIMENT_TRAIN ?= --tiny --max-epochs 100 --set train_iterations=16 \
