@@ -79,6 +79,11 @@ def simulated(rng: np.random.Generator, runs: int, tracks: int, p: np.ndarray) -
     return (rng.random((runs, tracks)) < p).astype(float)
 
 
+def as_outcomes(matrix: np.ndarray):
+    """Outcomes of a (runs, tracks) 0/1 matrix, tracks named t0, t1, ..."""
+    return outcomes([(r, {f"t{t}": v for t, v in enumerate(row)}) for r, row in enumerate(matrix)])
+
+
 def test_bootstrap_interval_covers_the_true_value_about_95_percent_of_the_time():
     # Each simulated eval set: 40 tracks whose difficulty is drawn from Beta(7, 3) (population mean 0.7), scored
     # by 5 heads; the interval should contain 0.7 in about 95 % of the simulated eval sets.
@@ -86,7 +91,7 @@ def test_bootstrap_interval_covers_the_true_value_about_95_percent_of_the_time()
     hits, sims = 0, 300
     for k in range(sims):
         p = rng.beta(7, 3, size=40)
-        o = outcomes([(r, {f"t{t}": v for t, v in enumerate(row)}) for r, row in enumerate(simulated(rng, 5, 40, p))])
+        o = as_outcomes(simulated(rng, 5, 40, p))
         lo, hi = bootstrap_ci(o, resamples=400, seed=k)
         hits += lo <= 0.7 <= hi
     coverage = hits / sims
@@ -104,13 +109,13 @@ def test_paired_test_finds_a_planted_difference_and_none_between_identical_model
     rng = np.random.default_rng(2)
     p = rng.beta(6, 4, size=60)
     base = simulated(rng, 5, 60, p)
-    a = outcomes([(r, {f"t{t}": v for t, v in enumerate(row)}) for r, row in enumerate(base)])
+    a = as_outcomes(base)
     same = paired_test(a, a)
     assert same is not None and same.difference == 0.0 and same.p_value == 1.0 and not same.significant
 
     better = base.copy()
     better[:, :20] = 1.0  # model B gets 20 more tracks right in every run
-    b = outcomes([(r, {f"t{t}": v for t, v in enumerate(row)}) for r, row in enumerate(better)])
+    b = as_outcomes(better)
     planted = paired_test(b, a)
     assert planted.difference > 0.1 and planted.p_value < 0.01 and planted.significant
     assert planted.tracks == 60 and planted.runs == 5
@@ -121,8 +126,8 @@ def test_paired_test_false_alarm_rate_under_no_difference_is_near_alpha():
     alarms, sims = 0, 200
     for k in range(sims):
         p = rng.beta(6, 4, size=40)
-        a = outcomes([(r, {f"t{t}": v for t, v in enumerate(row)}) for r, row in enumerate(simulated(rng, 3, 40, p))])
-        b = outcomes([(r, {f"t{t}": v for t, v in enumerate(row)}) for r, row in enumerate(simulated(rng, 3, 40, p))])
+        a = as_outcomes(simulated(rng, 3, 40, p))
+        b = as_outcomes(simulated(rng, 3, 40, p))
         alarms += paired_test(a, b, permutations=500, seed=k).significant
     assert alarms / sims <= 0.10
 
