@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 
@@ -108,6 +109,18 @@ def test_sweep_table_and_generated_mark():
     assert "## Class-count sweep" in md and "| vocal | synth (generated) | paper v2 | 10 | 1 | 90.0 ± 0.0 |" in md
     assert "(generated): a synthetic dataset" in md
     assert [row[9] for row in board.csv_rows] == ["20", "10"]
+
+
+def test_dataset_label_names_the_corpus_variant_its_request_recorded():
+    plain = make_result("mfcc", "none", {100: {"test": ([0.8], [0.9])}}, dataset="synth", generated=True)
+    large = make_result("mfcc", "none", {100: {"test": ([0.7], [0.9])}}, dataset="synth", generated=True)
+    large.request = {"dataset_options": {"preset": "large"}}
+    dial = make_result("mfcc", "none", {100: {"test": ([0.6], [0.9])}}, dataset="synth", generated=True)
+    dial.request = {"dataset_options": {"preset": "large", "confound": "0"}}
+    for k, r in enumerate((large, dial), start=1):  # three corpora: three split checksums
+        r.dataset = replace(r.dataset, checksum=str(k) * 64)
+    assert sorted(row[1] for row in render([plain, large, dial]).rows) == [
+        "synth (generated)", "synth-large (generated)", "synth-large, confound 0 (generated)"]
 
 
 def test_html_is_self_contained_and_escaped():
