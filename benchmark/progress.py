@@ -42,7 +42,10 @@ class Progress:
         elapsed = time.monotonic() - self._start
         of = f"/{self.total}" if self.total is not None else ""
         done_here = self.n - self._initial
-        rate = f", {done_here / elapsed:.1f} {self.unit}/s" if elapsed > 0 and done_here else ""
+        rate = ""
+        if elapsed > 0 and done_here:  # slow work reads better as seconds per item (an epoch, a run)
+            per_s = done_here / elapsed
+            rate = f", {per_s:.1f} {self.unit}/s" if per_s >= 1 else f", {1 / per_s:.1f} s/{self.unit}"
         extra = f", {self.postfix}" if self.postfix else ""
         log.info("%s: %s %d%s %s in %.0f s%s%s", self.desc, word, self.n, of, self.unit, elapsed, rate, extra)
 
