@@ -418,7 +418,8 @@ def leaderboard(results: tuple[Path, ...], out: Path) -> None:
 def report(ctx: click.Context, results: tuple[Path, ...], out: Path, **kw) -> None:
     """The paper's figures, 95 % intervals, paired ranking and probes from result files (re-runs nothing).
 
-    Give the dataset the results were run on (e.g. --dataset synth --synth-preset small) to add the context probe.
+    The context probe reads each result's dataset from the cache as its request records it (nothing is rendered);
+    dataset options, when given, name the dataset for all results instead.
     """
     from singerbench import report_page
     from singerbench.report import load_entries
@@ -429,7 +430,7 @@ def report(ctx: click.Context, results: tuple[Path, ...], out: Path, **kw) -> No
         from singerbench.datasets import load_dataset
 
         manifest = load_dataset(kw["dataset"], {"cache_dir": kw["cache_dir"], "progress": _progress(kw)}, **options)
-    built = report_page.build(load_entries(list(results)), out, manifest)
+    built = report_page.build(load_entries(list(results)), out, manifest, cache_dir=kw["cache_dir"])
     written = report_page.write(built, out)
     click.echo(built.markdown)
     click.echo(f"report written to {out} ({len(written)} files; open {out / 'index.html'})")

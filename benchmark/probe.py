@@ -111,6 +111,7 @@ class ProbeReport:
     """What :func:`probe_files` could probe, and one note per result it skipped."""
 
     rows: list[ProbeRow] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # the name of each row's result, as it was given
     skipped: list[str] = field(default_factory=list)
 
     def to_markdown(self) -> str:
@@ -165,6 +166,7 @@ def probe_files(
             continue
         try:
             report.rows.append(_probe(result, got[0], got[1], name))
+            report.names.append(name)
         except UserError as e:
             report.skipped.append(str(e))
     return report

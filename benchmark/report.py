@@ -203,7 +203,7 @@ def variant_figures(v: Variant, probe_rows: dict[int, ProbeRow]) -> tuple[list[F
         cap = "Fig. 1 — top-1 against the number of classes (solid: real test tracks, dashed: cloned; whiskers: " \
               "95 % bootstrap CI)"
         if len(counts) == 1:
-            notes.append("Fig. 1 has a single class count: run with --sweep for more (a dataset of 10 singers or fewer has one step).")
+            notes.append("Fig. 1 has a single class count: run with --sweep for more (one step is all a dataset has when it has 10 singers or fewer, or when its clones name every singer, who must all be classes).")
         figs.append(Figure(f"{slug}-fig1-classes", cap, line_chart(cap, series, x_label="classes",
                                                                    figure_id=f"{slug}-fig1")))
 
@@ -250,8 +250,9 @@ def variant_figures(v: Variant, probe_rows: dict[int, ProbeRow]) -> tuple[list[F
         figs.append(Figure(f"{slug}-context-probe", cap, bar_chart(cap, list(groups.values()),
                                                                    figure_id=f"{slug}-context")))
     elif any(r.dataset.tracks.get("cloned") for r in results):
-        notes.append("Context probe: give the dataset the results were run on (e.g. `--dataset synth "
-                     "--synth-preset small`) to draw it; it reads each clone's context singer from the manifest.")
+        notes.append("Context probe: the datasets these results record are not in this cache; give the one they "
+                     "were run on (e.g. `--dataset synth --synth-preset large`) to draw it: it reads each clone's "
+                     "context singer from the manifest.")
     return figs, notes
 
 

@@ -16,7 +16,7 @@ from singerbench.io import atomic_write_text
 from singerbench.leaderboard import GENERATED_NOTE, md_table, preset_deviations
 from singerbench.manifest import Manifest
 from singerbench.probe import HEADER as PROBE_HEADER
-from singerbench.probe import ProbeRow, probe_results
+from singerbench.probe import ProbeRow, probe_files, probe_results
 from singerbench.report import (
     COLUMNS,
     FIGURE_DIR,
@@ -55,24 +55,34 @@ class Report:
     figures: dict[str, str]  # file name under figures/ -> SVG text
 
 
-def context_probes(variants: Sequence[Variant], manifest: Manifest | None) -> dict[tuple, dict[int, ProbeRow]]:
-    """The context probe of every result computed on ``manifest``'s split (singerbench.probe), per variant."""
+def context_probes(variants: Sequence[Variant], manifest: Manifest | None,
+                   cache_dir: Path | None = None) -> dict[tuple, dict[int, ProbeRow]]:
+    """The context probe (singerbench.probe) of every result with cloned tracks, per variant: on ``manifest``'s
+    split when one is given, else each on the dataset its request records, read from the cache (nothing is
+    rendered; a result whose dataset is not here is left out, and the report says how to add it)."""
     out: dict[tuple, dict[int, ProbeRow]] = {}
-    if manifest is None:
-        return out
-    checksum = manifest.checksum()
+    checksum = manifest.checksum() if manifest is not None else None
     for v in variants:
-        idx = [i for i, e in enumerate(v.entries) if e.result.dataset.checksum == checksum]
-        if idx and any(e.result.dataset.tracks.get("cloned") for e in v.entries):
-            rows = probe_results([v.entries[i].result for i in idx], manifest)
-            out[v.key] = dict(zip(idx, rows, strict=True))
+        if not any(e.result.dataset.tracks.get("cloned") for e in v.entries):
+            continue
+        if manifest is not None:
+            idx = [i for i, e in enumerate(v.entries) if e.result.dataset.checksum == checksum]
+            rows = dict(zip(idx, probe_results([v.entries[i].result for i in idx], manifest), strict=True))
+        else:
+            found = probe_files([(str(e.path), e.result) for e in v.entries], cache_dir=cache_dir)
+            by_name = {str(e.path): i for i, e in enumerate(v.entries)}
+            rows = {by_name[name]: row for name, row in zip(found.names, found.rows, strict=True)}
+        if rows:
+            out[v.key] = rows
     return out
 
 
-def build(entries: Sequence[Entry], out_dir: Path, manifest: Manifest | None = None) -> Report:
-    """Everything the report shows, for result ``entries``; links are relative to ``out_dir``."""
+def build(entries: Sequence[Entry], out_dir: Path, manifest: Manifest | None = None,
+          cache_dir: Path | None = None) -> Report:
+    """Everything the report shows, for result ``entries``; links are relative to ``out_dir``. ``cache_dir``:
+    where the context probe looks for the datasets the results record (default: the usual cache)."""
     variants = group(entries)
-    probes = context_probes(variants, manifest)
+    probes = context_probes(variants, manifest, cache_dir)
     md = [f"# {TITLE}", "", METHOD, ""]
     body: list[str] = [f"<h1>{TITLE}</h1>", f'<p class="note">{html.escape(METHOD)}</p>']
     figures: dict[str, str] = {}

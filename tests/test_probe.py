@@ -81,7 +81,7 @@ def test_probe_files_probes_what_it_can_and_names_what_it_skipped(tiny_synth, te
     good.dataset.checksum = tiny_synth.checksum()
     good.dataset.tracks = {"train": 1, "val": 1, "test": 1, "cloned": len(clones)}
     # every clone predicted as its backing's singer
-    good.run_details = [{"class_count": 10, "run": 0, "classes": list(tiny_synth.singers), "evals": {"cloned": {
+    good.run_details = [{"class_count": 10, "run": 0, "seed": 0, "classes": list(tiny_synth.singers), "evals": {"cloned": {
         "tracks": [_track(t.id, list(t.singers), t.extra["context_singer"]) for t in clones]}}}]
     no_clones = make_result("mfcc", "none", {10: {"test": ([1.0], [1.0])}}, dataset="mtg")
     no_request = make_result("mfcc", "none", {10: {"test": ([1.0], [1.0]), "cloned": ([0.0], [0.0])}})
@@ -105,6 +105,15 @@ def test_probe_files_probes_what_it_can_and_names_what_it_skipped(tiny_synth, te
     assert "big.json: the generated corpus (full, seed 7) is not rendered" in notes
     assert not list((test_cache / "synth").glob("full-seed7*"))  # nothing rendered
     assert "Skipped:" in report.to_markdown() and "- old.json" in report.to_markdown()
+
+    # the report draws the same probe from the results alone, each on the dataset its request records
+    from singerbench.report import Entry
+    from singerbench.report_page import build
+
+    built = build([Entry(tmp_path / "good.json", good), Entry(tmp_path / "old.json", no_request)], tmp_path / "rep",
+                  cache_dir=cache)
+    assert [k for k in built.figures if k.endswith("-context-probe.svg")], list(built.figures)
+    assert "| mixture | synth-tiny (generated) | 10 | 1 | " in built.markdown and "| 0.0 ± 0.0 | 100.0 ± 0.0 |" in built.markdown
 
 
 def test_probe_cli_on_a_folder_names_every_skipped_result(tmp_path, capsys):

@@ -99,10 +99,14 @@ def test_report_rebuilds_every_figure_from_the_committed_results_and_draws_their
             label = "real" if s["eval_set"] == "test" else "cloned"
             mine = [v for tip, v in points if tip.startswith(doc["model"]["name"]) and f"— {label} at" in tip]
             assert mine == [pytest.approx(s["top1"]["mean"], abs=1e-12)], (doc["model"]["name"], label)
-    # the page inlines the same figures, and says what the old files lack instead of guessing
+    # the page inlines the same figures, draws what the files record and says what they lack instead of guessing
     page = (out / "index.html").read_text()
     assert all((out / f).read_text().strip() in page for f in figures)
-    assert "no result here records it per track" in page and "singerbench run --probe" in page
+    per_track, probed = any(d.get("track_info") for d in docs), any(d.get("similarity") for d in docs)
+    assert any("fig2a" in f for f in figures) == per_track
+    assert ("no result here records it per track" in page) == (not per_track)
+    assert any("fig4" in f for f in figures) == probed
+    assert ("Fig. 4 (similarity probe): no result here carries it" in page) == (not probed)
     assert "not comparable to real data" in stdout and "| 1= |" in stdout
 
 
