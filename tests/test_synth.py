@@ -128,6 +128,23 @@ def test_stems_sum_to_the_mixture(tiny_synth: Manifest) -> None:
         assert np.abs(v).max() > 0.01 and np.abs(a).max() > 0.01
 
 
+def test_stems_that_cancel_in_the_mix_still_fit_int16() -> None:
+    """Where the two stems cancel, each peaks above the mix: normalising on the mix alone wrapped them."""
+    from singerbench.synthgen.mix import FULL_SCALE, PEAK, mix
+
+    sr = 16000
+    t = np.arange(sr * 2) / sr
+    voice = np.sin(2 * np.pi * 220 * t)
+    backing = -0.97 * voice + 0.01 * np.sin(2 * np.pi * 55 * t)  # nearly the voice, inverted
+    vq, aq, mq = mix(voice, backing, 0.0, sr)
+    assert np.array_equal(vq.astype(np.int32) + aq.astype(np.int32), mq.astype(np.int32))
+    assert max(np.abs(vq.astype(np.int32)).max(), np.abs(aq.astype(np.int32)).max()) == FULL_SCALE
+    assert np.abs(mq.astype(np.int32)).max() < PEAK * FULL_SCALE  # the mix is quieter than usual, not clipped
+    # a mix whose stems fit keeps the usual normalisation: its peak at PEAK of full scale
+    _, _, usual = mix(voice, 0.5 * np.sin(2 * np.pi * 55 * t), 0.0, sr)
+    assert np.abs(usual.astype(np.int32)).max() == round(PEAK * FULL_SCALE)
+
+
 def test_vocal_offsets_lie_where_the_vocal_stem_is_active(tiny_synth: Manifest) -> None:
     """Recompute activity from the vocal stem's energy (20 ms frames within 35 dB of the loud frames)."""
     for t in tiny_synth.tracks:

@@ -89,6 +89,11 @@ def mix(
         v, a = post(v, a)
     peak = np.max(np.abs(v + a))
     scale = PEAK / peak if peak > 0 else 1.0
+    # a stem can peak above the mix where the two cancel; it must still fit int16. Capping only then keeps
+    # every track that fitted before bit-identical (no new generator version).
+    stem_peak = max(np.max(np.abs(v)), np.max(np.abs(a)))
+    if stem_peak * scale > 1.0:
+        scale = 1.0 / stem_peak
     vq = np.round(v * scale * FULL_SCALE).astype(np.int16)
     aq = np.round(a * scale * FULL_SCALE).astype(np.int16)
     mq = vq.astype(np.int32) + aq.astype(np.int32)
