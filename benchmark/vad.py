@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -428,15 +428,21 @@ def fit_mlp(z: np.ndarray, y: np.ndarray, hidden: int = 16, l2: float = 1e-3, st
     return {"hidden": w1.tolist(), "hidden_bias": b1.tolist(), "coef": w2.tolist(), "intercept": float(b2[0])}
 
 
-def fit_ensemble(x: np.ndarray, y: np.ndarray, members: int = 5, seed: int = 0, **mlp) -> dict:
+def fit_ensemble(x: np.ndarray, y: np.ndarray, members: int = 5, seed: int = 0,
+                 log: Callable[[str], None] | None = None, **mlp) -> dict:
     """Standardise ``x``, then fit ``members`` MLPs from different random starts (seeds ``seed``,
-    ``seed + 1``, ...); their mean probability varies less with the start than one MLP's does."""
+    ``seed + 1``, ...); their mean probability varies less with the start than one MLP's does. ``log`` hears
+    of each member fitted (a fit takes minutes on a busy machine)."""
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-6] = 1.0
     z = (x - mean) / scale
-    return {"mean": mean.tolist(), "scale": scale.tolist(),
-            "members": [fit_mlp(z, y, seed=seed + k, **mlp) for k in range(members)]}
+    fitted = []
+    for k in range(members):
+        fitted.append(fit_mlp(z, y, seed=seed + k, **mlp))
+        if log is not None:
+            log(f"vad fit: MLP {k + 1} of {members} fitted")
+    return {"mean": mean.tolist(), "scale": scale.tolist(), "members": fitted}
 
 
 #: the statistics the shipped MLPs read: the base statistics but the absolute level (kept only for the silence
@@ -458,14 +464,14 @@ def fit_data(labelled: Sequence, negatives: Sequence[Path], cache: Path | None =
 
 
 def train_vad(labelled: Sequence, negatives: Sequence[Path], out: Path = WEIGHTS_PATH, note: str = "",
-              cache: Path | None = None) -> dict:
+              cache: Path | None = None, log: Callable[[str], None] | None = None) -> dict:
     """Fit the detector on manifests with vocal stems (ground truth; mixtures and stems) plus voiceless files
     (every segment 0), with the settings :data:`FIT`, and save it as the weights document."""
     from singerbench.io import atomic_write_text
 
     x, y = fit_data(labelled, negatives, cache)
     settings = {k: v for k, v in FIT.items()}
-    doc = fit_ensemble(x[:, FIT_FEATURES], y, **settings)
+    doc = fit_ensemble(x[:, FIT_FEATURES], y, log=log, **settings)
     doc.update(features=list(FIT_FEATURES), feature_version=FEATURE_VERSION, threshold=DEFAULT_THRESHOLD,
                fit=settings, trained_on=note, segments=int(len(y)), vocal=int(y.sum()))
     atomic_write_text(Path(out), json.dumps(doc, indent=1) + "\n")
@@ -546,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         work = args.cache_dir / "vad" if args.cache_dir is not None else Path(tmp)
         features = work / "features"
         corpora = vadcorpus.build_corpora(args.recordings, work, args.cache_dir)
-        doc = train_vad(corpora.fit_labelled, corpora.fit_voiceless, out=args.out, cache=features, note=(
+        doc = train_vad(corpora.fit_labelled, corpora.fit_voiceless, out=args.out, cache=features, log=print, note=(
             f"synth tiny seed {vadcorpus.FIT_SYNTH_SEED} (mixtures, stems, and its voices over random-family "
             f"backings of seeds {vadcorpus.RANDOM_SEEDS}, those backings alone) + recordings_corpus(seed=0) "
             "(LibriSpeech over Vibe Ace) + noise/silence of seed 1; python -m singerbench.vad"))
@@ -570,7 +576,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             flagged = float(np.mean(_predict(file_features(song, cache=features), doc_weights(args.out))
                                     >= DEFAULT_THRESHOLD))
             doc["scores"]["real song with a lead vocal (no stem), share of 3 s segments flagged"] = flagged
-            print(f"real song with a lead vocal (Let's Go Fishin', no stem): {flagged:.2f} of its segments flagged")
+            print(f"real song with a lead vocal (Let's Go Fishin', no stem): {flagged:.2f} of its segments "
+                  "flagged")
         atomic_write_text(Path(args.out), json.dumps(doc, indent=1) + "\n")
     print(f"wrote {args.out} in {time.monotonic() - start:.0f} s")
 

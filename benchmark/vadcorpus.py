@@ -126,7 +126,7 @@ def random_backing_mixtures(corpus: Manifest, out_dir: Path, seed: int = 0, sust
     rng = np.random.default_rng(seed)
     tracks, backings = [], []
     for i, t in enumerate(t for t in corpus.tracks if t.vocals is not None):
-        style = random_style(rng, sustained)  # drawn for every track, so a cache hit leaves the stream as it was
+        style = random_style(rng, sustained)  # drawn for every track: a cache hit leaves the stream as it was
         var_db = float(rng.uniform(-2.0, 6.0))
         mp, vp, bp = (out_dir / f"{t.id}-{i}.{kind}.flac" for kind in ("mix", "vocals", "backing"))
         if not (mp.exists() and vp.exists() and bp.exists()):
@@ -274,7 +274,8 @@ def build_corpora(recordings: Path, work: Path, cache_dir: Path | None = None,
     labelled = [fit_synth, readings]
     voiceless = [t.instrumental for t in fit_synth.tracks if t.instrumental]
     for seed in RANDOM_SEEDS:
-        tracks, backings = random_backing_mixtures(fit_synth, work / f"random{RANDOM_STYLE_VERSION}-{fit_name}-seed{seed}", seed=seed)
+        folder = work / f"random{RANDOM_STYLE_VERSION}-{fit_name}-seed{seed}"
+        tracks, backings = random_backing_mixtures(fit_synth, folder, seed=seed)
         labelled.append(Manifest("random", tracks, sorted({s for t in tracks for s in t.singers})))
         voiceless += backings
         step(f"random backings, seed {seed}")
