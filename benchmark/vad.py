@@ -554,7 +554,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         corpora = vadcorpus.build_corpora(args.recordings, work, args.cache_dir)
         doc = train_vad(corpora.fit_labelled, corpora.fit_voiceless, out=args.out, cache=features, log=print, note=(
             f"synth tiny seed {vadcorpus.FIT_SYNTH_SEED} (mixtures, stems, and its voices over random-family "
-            f"backings of seeds {vadcorpus.RANDOM_SEEDS}, those backings alone) + recordings_corpus(seed=0) "
+            f"backings of seeds {vadcorpus.RANDOM_SEEDS} and held-tone-family backings of seeds "
+            f"{vadcorpus.SUSTAINED_SEEDS}, those backings alone) + recordings_corpus(seed=0) "
             "(LibriSpeech over Vibe Ace) + noise/silence of seed 1; python -m singerbench.vad"))
         print(f"fit on {doc['segments']} segments of 3 s ({doc['vocal']} vocal), "
               f"{time.monotonic() - start:.0f} s")
