@@ -4,10 +4,10 @@ The paper kept tracks vocal in at least half of their 3 s segments and embedded 
 voice active; it used a small classifier of 3 s segments. This one is an ensemble of small MLPs on signal
 statistics of each segment (log-mel level and spread, voice-band flux, syllabic modulation, flatness, level
 relative to the track, cepstral pitch behaviour, how the spectral shape and the partials move: a voice wavers
-and glides where keys and organ pipes hold), each statistic also relative to the track's median segment,
-fit on segments with exact ground truth (see :func:`train_vad`). Its weights are a small JSON file in the
-package (``vad_weights.json``, with its training corpus and measured scores); the decision threshold
-:data:`DEFAULT_THRESHOLD` is on the output probability.
+and glides where keys and organ pipes hold; the same relative to the track's median segment are computed but
+not read by the shipped fit), fit on segments with exact ground truth (see :func:`train_vad`). Its weights
+are a small JSON file in the package (``vad_weights.json``, with its training corpus and measured scores);
+the decision threshold :data:`DEFAULT_THRESHOLD` is on the output probability.
 """
 
 from __future__ import annotations
