@@ -11,7 +11,9 @@ The detector must never flag a segment of a negative; :func:`negative_rate` meas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,15 +41,24 @@ HELD_OUT_STYLES: tuple[HomeStyle, ...] = (
 
 
 #: General MIDI programs random training styles draw from: every melodic program except the voice-like ones
-#: (choir aahs, voice oohs, synth voice, voice lead), the held-out families' and effects/percussive ones.
-_HELD_OUT_PROGRAMS = {p for st in HELD_OUT_STYLES for p in (st.chords_program, st.bass_program, st.pad_program)}
-RANDOM_PROGRAMS = tuple(p for p in range(0, 104) if p not in {52, 53, 54, 85} | _HELD_OUT_PROGRAMS)
-BASS_PROGRAMS = tuple(p for p in (32, 33, 34, 35, 36, 37, 38, 39, 42, 58, 70) if p not in _HELD_OUT_PROGRAMS)
+#: (choir aahs, voice oohs, synth voice, voice lead) and effects/percussive ones. The held-out families'
+#: instruments are in (a held-out *family* is its combination of instruments, patterns, tempo and key: the
+#: detector must not call an organ or a harp a voice, whatever family it plays in).
+RANDOM_PROGRAMS = tuple(p for p in range(0, 104) if p not in {52, 53, 54, 85})
+BASS_PROGRAMS = (32, 33, 34, 35, 36, 37, 38, 39, 42, 43, 58, 70)
+#: held-tone melodic programs (organs, accordion, harmonica, bowed strings and ensembles, brass, reeds, pipes,
+#: synth leads and pads; not the voice-like ones) for :func:`random_style`'s ``sustained`` families
+SUSTAINED_PROGRAMS = tuple(p for p in (*range(16, 24), *range(40, 46), *range(48, 52), *range(56, 96))
+                           if p not in {52, 53, 54, 85})
+#: bump when :func:`random_style` draws differently: backings cached under another version are stale
+RANDOM_STYLE_VERSION = "2"
 
 
-def random_style(rng: np.random.Generator) -> HomeStyle:
+def random_style(rng: np.random.Generator, sustained: bool = False) -> HomeStyle:
     """A backing family drawn at random (instruments, tempo, metre, key, patterns): fit material for the
-    detector, so that no one family's timbre is what it learns to call 'not vocal'."""
+    detector, so that no one family's timbre is what it learns to call 'not vocal'. ``sustained``: chords and
+    a held pad from :data:`SUSTAINED_PROGRAMS` (hard negatives: a held harmonic tone is what a voice is
+    most easily confused with)."""
     beats = int(rng.choice([3, 4]))
     steps = beats * int(rng.choice([2, 3, 4]))
 
@@ -59,7 +70,7 @@ def random_style(rng: np.random.Generator) -> HomeStyle:
     drums = {key: pattern(d) for key, d in ((KICK, 0.25), (SNARE, 0.2), (CLOSED_HAT, 0.6), (RIDE, 0.3))
              if rng.random() < 0.7}
     degrees = [tuple(int(d) for d in rng.integers(0, 7, 4)) for _ in range(2)]
-    return HomeStyle(
+    style = HomeStyle(
         f"random{int(rng.integers(1 << 30))}", int(rng.choice(RANDOM_PROGRAMS)), int(rng.choice(BASS_PROGRAMS)),
         int(rng.choice(RANDOM_PROGRAMS)) if rng.random() < 0.7 else None,
         (lambda t: (t, t + 10))(int(rng.integers(60, 170))), beats, steps, int(rng.integers(12)),
@@ -67,24 +78,63 @@ def random_style(rng: np.random.Generator) -> HomeStyle:
         comp=pattern(0.4), bass=pattern(0.3), drums=drums, progressions=tuple(degrees),
         arpeggio=bool(rng.random() < 0.3),
     )
+    if not sustained:
+        return style
+    chords, pad = (int(p) for p in rng.choice(SUSTAINED_PROGRAMS, 2))
+    return replace(style, name=f"sustained{style.name[6:]}", chords_program=chords, pad_program=pad,
+                   arpeggio=False)
 
 
-def random_backing_mixtures(corpus: Manifest, out_dir: Path, seed: int = 0) -> tuple[list[Track], list[Path]]:
-    """The corpus's vocal stems over random-family backings (labelled Tracks), and those backings alone."""
-    from singerbench.synthgen.mix import mix
+def _write(path: Path, x: np.ndarray, sr: int, subtype: str = "PCM_16") -> None:
+    """FLAC written atomically, so an interrupted render never leaves a file that reads as a cache hit."""
+    from singerbench.io import atomic_write
 
+    atomic_write(path, lambda tmp: sf.write(tmp, x, sr, format="FLAC", subtype=subtype))
+
+
+def mix_stems(vocals: np.ndarray, backing: np.ndarray, var_db: float, sr: int) -> tuple[np.ndarray, ...]:
+    """int16 (vocals, backing, mixture), mixture == vocals + backing, voice at ``var_db`` over the backing.
+
+    As ``synthgen.mix.mix`` (active-voice RMS over backing RMS), but normalised so that the mixture AND each
+    stem peak at <= ``PEAK``: a voice partly cancelled by its backing may peak above the mixture, and int16
+    would wrap it (``synthgen.mix.mix`` then fails its full-scale assertion).
+    """
+    from singerbench.synthgen.mix import FRAME_SECONDS, FULL_SCALE, PEAK, activity
+
+    n = min(len(vocals), len(backing))
+    v, a = np.asarray(vocals[:n], dtype=np.float64), np.asarray(backing[:n], dtype=np.float64)
+    mask = np.repeat(activity(v, sr), int(round(FRAME_SECONDS * sr)))
+    mask = np.concatenate([mask, np.zeros(n - len(mask), dtype=bool)])
+    rms_v = np.sqrt(np.mean(v[mask] ** 2)) if mask.any() else np.sqrt(np.mean(v**2))
+    rms_a = np.sqrt(np.mean(a**2))
+    if rms_v > 0 and rms_a > 0:
+        v = v * (10 ** (var_db / 20) * rms_a / rms_v)
+    peak = max(np.abs(v + a).max(), np.abs(v).max(), np.abs(a).max())
+    scale = PEAK * FULL_SCALE / peak if peak > 0 else 1.0
+    vq, aq = np.round(v * scale).astype(np.int16), np.round(a * scale).astype(np.int16)
+    return vq, aq, (vq.astype(np.int32) + aq).astype(np.int16)
+
+
+def random_backing_mixtures(corpus: Manifest, out_dir: Path, seed: int = 0, sustained: bool = False
+                            ) -> tuple[list[Track], list[Path]]:
+    """The corpus's vocal stems over random-family backings (labelled Tracks), and those backings alone;
+    ``sustained``: families of held tones (:func:`random_style`).
+
+    Files already in ``out_dir`` are reused (name ``out_dir`` after the corpus and seed: it is a cache)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     tracks, backings = [], []
     for i, t in enumerate(t for t in corpus.tracks if t.vocals is not None):
-        vocals, sr = sf.read(str(t.vocals), dtype="float64")
-        style = random_style(rng)
-        backing = render_style(style, len(vocals) / sr, seed * 100003 + i, sr)
-        vq, aq, mq = mix(vocals, backing, float(rng.uniform(-2.0, 6.0)), sr)
+        style = random_style(rng, sustained)  # drawn for every track: a cache hit leaves the stream as it was
+        var_db = float(rng.uniform(-2.0, 6.0))
         mp, vp, bp = (out_dir / f"{t.id}-{i}.{kind}.flac" for kind in ("mix", "vocals", "backing"))
-        for path, x in ((mp, mq), (vp, vq), (bp, aq)):
-            sf.write(path, x, sr, subtype="PCM_16")
+        if not (mp.exists() and vp.exists() and bp.exists()):
+            vocals, sr = sf.read(str(t.vocals), dtype="float64")
+            backing = render_style(style, len(vocals) / sr, seed * 100003 + i, sr)
+            vq, aq, mq = mix_stems(vocals, backing, var_db, sr)
+            for path, x in ((bp, aq), (vp, vq), (mp, mq)):
+                _write(path, x, sr)
         tracks.append(Track(f"{t.id}-random{i}", mp, t.singers, "train", vocals=vp, genre=style.name))
         backings.append(bp)
     return tracks, backings
@@ -102,24 +152,26 @@ def render_style(style: HomeStyle, seconds: float, seed: int, sr: int = SR) -> n
 
 def held_out_mixtures(corpus: Manifest, out_dir: Path, seed: int = 0, styles: Sequence[HomeStyle] = HELD_OUT_STYLES,
                       limit: int | None = None) -> list[Track]:
-    """The corpus's vocal stems over held-out backings: Tracks with ``audio`` (mixture) and ``vocals`` (stem)."""
-    from singerbench.synthgen.mix import mix
+    """The corpus's vocal stems over held-out backings: Tracks with ``audio`` (mixture) and ``vocals`` (stem).
 
+    Files already in ``out_dir`` are reused, as in :func:`random_backing_mixtures`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     tracks = []
     with_stems = [t for t in corpus.tracks if t.vocals is not None][:limit]
     for i, t in enumerate(with_stems):
-        vocals, sr = sf.read(str(t.vocals), dtype="float64")
-        if vocals.ndim == 2:
-            vocals = vocals.mean(axis=1)
         style = styles[i % len(styles)]
-        backing = render_style(style, len(vocals) / sr, seed * 100003 + i, sr)
-        vq, _, mq = mix(vocals, backing, float(rng.uniform(-2.0, 6.0)), sr)
+        var_db = float(rng.uniform(-2.0, 6.0))
         mp, vp = out_dir / f"{t.id}-{style.name}.flac", out_dir / f"{t.id}-{style.name}.vocals.flac"
-        sf.write(mp, mq, sr, subtype="PCM_16")
-        sf.write(vp, vq, sr, subtype="PCM_16")
+        if not (mp.exists() and vp.exists()):
+            vocals, sr = sf.read(str(t.vocals), dtype="float64")
+            if vocals.ndim == 2:
+                vocals = vocals.mean(axis=1)
+            backing = render_style(style, len(vocals) / sr, seed * 100003 + i, sr)
+            vq, _, mq = mix_stems(vocals, backing, var_db, sr)
+            _write(vp, vq, sr)
+            _write(mp, mq, sr)
         tracks.append(Track(f"{t.id}-{style.name}", mp, t.singers, "train", vocals=vp, genre=style.name))
     return tracks
 
@@ -148,13 +200,17 @@ def negatives(out_dir: Path, recordings: Path | None = None, corpus: Manifest | 
         pink = _pink(n, rng)
         files[f"white{level}dB"] = white / np.sqrt(np.mean(white**2)) * 10 ** (level / 20)
         files[f"pink{level}dB"] = pink / np.sqrt(np.mean(pink**2)) * 10 ** (level / 20)
-    for i, style in enumerate((*STYLES, *HELD_OUT_STYLES) if held_out else STYLES):
-        x = render_style(style, seconds, seed * 1000 + i)
-        files[f"backing-{style.name}"] = x / (np.abs(x).max() + 1e-12) * 0.8
     paths = {}
     for name, x in files.items():
         paths[name] = out_dir / f"{name}.flac"
-        sf.write(paths[name], np.clip(x, -1, 1), SR, subtype="PCM_24")
+        if not paths[name].exists():
+            _write(paths[name], np.clip(x, -1, 1), SR, "PCM_24")
+    for i, style in enumerate((*STYLES, *HELD_OUT_STYLES) if held_out else STYLES):
+        name = f"backing-{style.name}"
+        paths[name] = out_dir / f"{name}.flac"
+        if not paths[name].exists():
+            x = render_style(style, seconds, seed * 1000 + i)
+            _write(paths[name], np.clip(x / (np.abs(x).max() + 1e-12) * 0.8, -1, 1), SR, "PCM_24")
     if recordings is not None:
         paths["vibe_ace (real instrumental)"] = Path(recordings) / "kevin_macleod-vibe_ace.ogg"
     if corpus is not None:
@@ -163,8 +219,8 @@ def negatives(out_dir: Path, recordings: Path | None = None, corpus: Manifest | 
     return paths
 
 
-def negative_rate(paths: dict[str, Path], threshold: float | None = None, weights: Path | None = None
-                  ) -> dict[str, float]:
+def negative_rate(paths: dict[str, Path], threshold: float | None = None, weights: Path | None = None,
+                  cache: Path | None = None) -> dict[str, float]:
     """Per file, the share of its 3 s segments the detector flags as vocal (must be 0)."""
     from singerbench import vad
 
@@ -172,6 +228,74 @@ def negative_rate(paths: dict[str, Path], threshold: float | None = None, weight
     w = vad._weights(Path(weights) if weights is not None else vad.WEIGHTS_PATH)
     out = {}
     for name, path in paths.items():
-        probs = vad._predict(vad.segment_features(*vad.read_mono(path)), w)
+        probs = vad._predict(vad.file_features(path, cache=cache), w)
         out[name] = float((probs >= thr).mean()) if probs.size else 0.0
     return out
+
+
+#: the ``tiny`` generated singers the detector is fit on, and those it is scored on (never fit). Seed 1, the
+#: first choice, does not render with generator v3 (``synthgen.mix.mix`` fails its full-scale assertion on a
+#: track whose voice peaks above its mixture).
+FIT_SYNTH_SEED = 2
+SCORED_SYNTH_SEED = 0
+#: random-family backing draws under the fit singers' voices
+RANDOM_SEEDS = (1, 2, 3, 4)
+#: ... and sustained-family draws (hard negatives, and voices over held tones)
+SUSTAINED_SEEDS = (5,)
+
+
+@dataclass
+class Corpora:
+    """What :func:`singerbench.vad.main` fits on and scores on (disjoint: other voices, seeds and families)."""
+
+    fit_labelled: list[Manifest]
+    fit_voiceless: list[Path]
+    scored: dict[str, Manifest]
+    voiceless: dict[str, Path]
+
+
+def build_corpora(recordings: Path, work: Path, cache_dir: Path | None = None,
+                  log: Callable[[str], None] = print) -> Corpora:
+    """Render (or find in ``work``, a cache) every corpus of the fit and of the scores; ``cache_dir`` is the
+    synth corpora's cache root."""
+    from singerbench.datasets.synth import corpus_dir, load
+    from singerbench.vad import recordings_corpus
+
+    start = time.monotonic()
+
+    def step(what: str) -> None:
+        log(f"vad corpora: {what} ({time.monotonic() - start:.0f} s)")
+
+    work = Path(work)
+    fit_synth = load(preset="tiny", seed=FIT_SYNTH_SEED, cache_dir=cache_dir, progress=False)
+    fit_name = corpus_dir("tiny", FIT_SYNTH_SEED, cache_dir).name
+    step(f"fit singers {fit_name}")
+    readings = Manifest("readings", recordings_corpus(recordings, work / "readings-seed0", seed=0), ["reader"])
+    labelled = [fit_synth, readings]
+    voiceless = [t.instrumental for t in fit_synth.tracks if t.instrumental]
+    for seed in RANDOM_SEEDS:
+        folder = work / f"random{RANDOM_STYLE_VERSION}-{fit_name}-seed{seed}"
+        tracks, backings = random_backing_mixtures(fit_synth, folder, seed=seed)
+        labelled.append(Manifest("random", tracks, sorted({s for t in tracks for s in t.singers})))
+        voiceless += backings
+        step(f"random backings, seed {seed}")
+    for seed in SUSTAINED_SEEDS:
+        tracks, backings = random_backing_mixtures(
+            fit_synth, work / f"sustained{RANDOM_STYLE_VERSION}-{fit_name}-seed{seed}", seed=seed, sustained=True)
+        labelled.append(Manifest("sustained", tracks, sorted({s for t in tracks for s in t.singers})))
+        voiceless += backings
+        step(f"sustained-family backings, seed {seed}")
+    voiceless += list(negatives(work / "negatives-seed1", seed=1, held_out=False).values())
+    scored_synth = load(preset="tiny", seed=SCORED_SYNTH_SEED, cache_dir=cache_dir, progress=False)
+    scored_name = corpus_dir("tiny", SCORED_SYNTH_SEED, cache_dir).name
+    held = held_out_mixtures(scored_synth, work / f"held-{scored_name}-seed0", seed=0)
+    step(f"scored singers {scored_name} and their held-out backings")
+    scored = {
+        f"synth tiny seed {SCORED_SYNTH_SEED}": scored_synth,
+        "readings seed 7": Manifest(
+            "readings", recordings_corpus(recordings, work / "readings-seed7", seed=7, n_tracks=6), ["reader"]),
+        "held-out backings": Manifest("held", held, sorted({s for t in held for s in t.singers})),
+    }
+    scored_voiceless = negatives(work / "negatives-seed0", recordings, scored_synth, seed=0)
+    step("voiceless files")
+    return Corpora(labelled, voiceless, scored, scored_voiceless)

@@ -45,7 +45,7 @@ def test_recordings_held_out(tmp_path):
     """Held-out corpus (seed 7) of real readings over a real instrumental: mixtures and stems."""
     tracks = vad.recordings_corpus(AUDIO, tmp_path, seed=7, n_tracks=6)
     scores = vad.evaluate_vad(Manifest("rec", tracks, ["reader"]))
-    # measured with the shipped weights: mixtures P 0.93 R 0.97, stems P 1.00 R 1.00 (docs/datasets.md)
+    # measured with the shipped weights: mixtures P 0.91 R 1.00, stems P 1.00 R 1.00 (docs/datasets.md)
     assert scores["vocals"]["precision"] >= 0.9 and scores["vocals"]["recall"] >= 0.9
     assert scores["mixture"]["precision"] >= 0.9 and scores["mixture"]["recall"] >= 0.9
 
@@ -54,12 +54,27 @@ def test_generated_singers(tiny_synth):
     """Precision and recall on the tiny generated corpus (seed 0, never fit) against its stems' exact activity."""
     half = Manifest("synth-half", tiny_synth.tracks[::2], tiny_synth.singers)
     scores = vad.evaluate_vad(half)
-    # measured with the shipped weights on all 62 tracks: mixtures P 0.98 R 0.92, stems P 0.99 R 0.99
+    # measured with the shipped weights: here mixtures P 1.00 R 0.92, stems P 1.00 R 0.99; on all 62 tracks
+    # mixtures P 1.00 R 0.91, stems P 1.00 R 0.98 (docs/datasets.md)
     assert scores["vocals"]["precision"] >= 0.95 and scores["vocals"]["recall"] >= 0.95
     assert scores["mixture"]["precision"] >= 0.95 and scores["mixture"]["recall"] >= 0.9
 
 
+def _held_out_backing(style_name: str, path, seed: int):
+    import soundfile as sf
+
+    from singerbench.vadcorpus import HELD_OUT_STYLES, render_style
+
+    style = next(st for st in HELD_OUT_STYLES if st.name == style_name)
+    x = render_style(style, 18.0, seed=seed)
+    sf.write(path, x / np.abs(x).max() * 0.8, 16000, subtype="PCM_24")
+    return path
+
+
 def test_noise_silence_and_instrumentals_are_never_vocal(tiny_synth, tmp_path):
+    """White and pink noise at three levels, silence, the generated singers' instrumentals and a backing of a
+    held-out family (harp and strings; never fit on, a seed unlike the docs' figures'): no 3 s segment is vocal
+    with the shipped weights."""
     import soundfile as sf
 
     from singerbench.vadcorpus import _pink, negative_rate
@@ -79,10 +94,25 @@ def test_noise_silence_and_instrumentals_are_never_vocal(tiny_synth, tmp_path):
         files[f"pink{level}"] = x / np.sqrt(np.mean(x**2)) * 10 ** (level / 20)
     for name, x in files.items():
         sf.write(tmp_path / f"{name}.flac", x, sr, subtype="PCM_24")
+    paths = {k: tmp_path / f"{k}.flac" for k in files}
+    paths["harp_strings"] = _held_out_backing("harp_strings", tmp_path / "harp.flac", seed=7001)
     instrumentals = {t.id: t.instrumental for t in tiny_synth.tracks[::8]}
-    rates = negative_rate({**{k: tmp_path / f"{k}.flac" for k in files}, **instrumentals})
+    rates = negative_rate({**paths, **instrumentals})
     assert rates == {k: 0.0 for k in rates}
     assert vad.vocal_offsets(tiny_synth.tracks[0].instrumental) == []
+
+
+@pytest.mark.xfail(strict=True, reason="target not met (docs/datasets.md): the shipped weights flag a few 3 s "
+                   "segments of the organ_swing backing and of the real instrumental Vibe Ace")
+@pytest.mark.skipif(not AUDIO.is_dir(), reason="needs ../shared/data/audio")
+def test_organ_backing_and_real_instrumental_are_never_vocal(tmp_path):
+    """Issue 14's target for instrumental-only music, where the shipped detector still falls short: an
+    organ_swing backing (held-out family) and Vibe Ace (real instrumental jazz) never vocal."""
+    from singerbench.vadcorpus import negative_rate
+
+    organ = _held_out_backing("organ_swing", tmp_path / "organ.flac", seed=7000)
+    rates = negative_rate({"organ_swing": organ, "vibe_ace": AUDIO / "kevin_macleod-vibe_ace.ogg"})
+    assert rates == {k: 0.0 for k in rates}
 
 
 def test_no_voice_found_names_the_track_and_the_way_out(tmp_path):
@@ -102,13 +132,16 @@ def test_no_voice_found_names_the_track_and_the_way_out(tmp_path):
     assert m.tracks[0].vocal_offsets == (0.0, 6.0)
 
 
-@pytest.mark.slow
 def test_held_out_backing_family(tiny_synth, tmp_path):
-    """The seed-0 voices over backing families the detector was never fit on (organ swing, harp and strings)."""
+    """Singing over backing families the detector was never fit on (organ swing, harp and strings): the seed-0
+    voices of every fifth track (13 tracks, every singer) mixed over them, scored against their stems."""
     from singerbench.vadcorpus import held_out_mixtures
 
-    tracks = held_out_mixtures(tiny_synth, tmp_path, seed=0, limit=24)
+    some = Manifest("some", tiny_synth.tracks[::5], tiny_synth.singers)
+    tracks = held_out_mixtures(some, tmp_path, seed=5)
+    assert {t.genre for t in tracks} == {"organ_swing", "harp_strings"}
     scores = vad.evaluate_vad(Manifest("held", tracks, sorted({s for t in tracks for s in t.singers})))
-    # measured on all 62 tracks: mixtures P 0.88 R 0.98 (precision below the 0.9 target: docs/datasets.md)
-    assert scores["mixture"]["recall"] >= 0.9 and scores["mixture"]["precision"] >= 0.8
+    # measured with the shipped weights: here (78 segments, 65 vocal) mixtures P 0.92 R 0.92, stems P 1.00
+    # R 1.00; on all 62 tracks with the seed-0 backings mixtures P 0.95 R 0.94 (docs/datasets.md)
+    assert scores["mixture"]["precision"] >= 0.9 and scores["mixture"]["recall"] >= 0.9
     assert scores["vocals"]["precision"] >= 0.95 and scores["vocals"]["recall"] >= 0.95
