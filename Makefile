@@ -50,13 +50,15 @@ perf: setup
 # smoke-test default, 100 epochs at most: each is about 10 s on a CPU core) on large's training songs,
 # then evaluate them, mfcc and speaker on real and cloned tracks. Every large singer is cloned and the
 # reference keeps every cloned target a class, so the class count is all 100 singers (EXPERIMENT_RUN adds
-# run options). A finished training is not repeated; its evaluation is a store hit.
+# run options). The two trained encoders are committed: a weights folder with its model.safetensors is
+# not trained again (delete it to retrain); an evaluation already run is a store hit.
 EXPERIMENT_DATA ?= --dataset synth --synth-preset large
 EXPERIMENT_RUN ?= --probe
 EXPERIMENT_TRAIN ?= --tiny --max-epochs 100 --set train_iterations=16 \
 	--set lr_patience=10 --set stop_patience=30
 experiment: setup
 	@for input in mixture vocals; do \
+		[ -f weights/synth-large-$$input-tiny/model.safetensors ] || \
 		$(BIN)/singerbench train --input $$input $(EXPERIMENT_DATA) $(EXPERIMENT_TRAIN) \
 			--out weights/synth-large-$$input-tiny || exit 1; \
 		$(BIN)/singerbench run --model weights/synth-large-$$input-tiny $(EXPERIMENT_DATA) $(EXPERIMENT_RUN) \
