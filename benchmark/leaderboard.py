@@ -70,7 +70,7 @@ def model_label(r: RunResult) -> str:
 def dataset_label(r: RunResult) -> str:
     """The dataset's name, with the corpus variant its request names (``synth-large``, ``confound 0``), so
     corpora of one dataset never share a label."""
-    options = (r.request or {}).get("dataset_options") or {}
+    options = r.dataset_options
     name = r.dataset.name + (f"-{options['preset']}" if options.get("preset") else "")
     if options.get("confound") is not None:
         name += f", confound {float(options['confound']):g}"

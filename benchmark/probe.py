@@ -123,10 +123,9 @@ class ProbeReport:
 
 def recorded_dataset(result: RunResult) -> tuple[str, dict] | None:
     """The dataset spec and options a result was computed with (its ``request``), or None when it lacks them."""
-    request = getattr(result, "request", None) or {}
-    if not request.get("dataset"):
+    if not result.request.get("dataset"):
         return None
-    return str(request["dataset"]), dict(request.get("dataset_options") or {})
+    return str(result.request["dataset"]), result.dataset_options
 
 
 def probe_files(

@@ -69,12 +69,6 @@ def load_entries(paths_or_dirs: Sequence[Path | str]) -> list[Entry]:
     return out
 
 
-def request_of(r: RunResult) -> dict:
-    """The recorded request (a field added by a later singerbench; older files have none)."""
-    req = getattr(r, "request", None)
-    return req if isinstance(req, dict) else {}
-
-
 def variant_key(r: RunResult) -> tuple:
     return (r.dataset.name, r.dataset.checksum, r.preset["name"], r.preset["version"], r.main_class_count)
 
@@ -82,7 +76,7 @@ def variant_key(r: RunResult) -> tuple:
 def variant_label(r: RunResult) -> str:
     """What a newcomer needs to tell two corpora apart: generated or real, size, seed, split, protocol."""
     d = r.dataset
-    opts = request_of(r).get("dataset_options") or {}
+    opts = r.dataset_options
     bits = [f"{d.name} ({'generated' if d.generated else 'real data'})"]
     if opts.get("preset"):
         bits.append(f"corpus preset {opts['preset']}")

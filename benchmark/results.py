@@ -219,6 +219,11 @@ class RunResult:
     # --- reading ----------------------------------------------------------------------------------------------
 
     @property
+    def dataset_options(self) -> dict[str, Any]:
+        """The dataset options the request recorded (the corpus preset, seed, confound...); empty for old files."""
+        return dict(self.request.get("dataset_options") or {})
+
+    @property
     def main_class_count(self) -> int:
         """The class count of the main leaderboard table: the largest one."""
         return max(self.class_counts)
