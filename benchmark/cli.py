@@ -396,15 +396,16 @@ def datasets() -> None:
 def leaderboard(results: tuple[Path, ...], out: Path) -> None:
     """Render results (files or folders; default leaderboard/results) as Markdown, CSV and HTML."""
     from singerbench import report_page
-    from singerbench.leaderboard import load_results, render, write
-    from singerbench.report import load_entries
+    from singerbench.leaderboard import render, result_files, write
+    from singerbench.report import Entry
+    from singerbench.results import RunResult
 
     paths = list(results) or [Path("leaderboard") / "results"]
-    loaded = load_results(paths)
-    if not loaded:
+    entries = [Entry(f, RunResult.from_json(f)) for f in result_files(paths)]  # each file read once
+    if not entries:
         raise UserError("no results found; run `singerbench run --model mfcc --dataset synth` first")
-    board = render(loaded)
-    page = report_page.build(load_entries(paths), out)  # the page: ranks, intervals and figures
+    board = render([e.result for e in entries])
+    page = report_page.build(entries, out)  # the page: ranks, intervals and figures
     write(board, out, html=page.html)
     click.echo(board.to_markdown())
 

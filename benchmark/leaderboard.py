@@ -276,18 +276,22 @@ def render(results: list[RunResult]) -> Leaderboard:
                        other_rows=other_rows, deviation_notes=_deviation_notes(ordered))
 
 
-def load_results(paths_or_dirs: Iterable[Path | str]) -> list[RunResult]:
-    """Read result files; a folder contributes every ``*.json`` below it (recursively, sorted)."""
-    out: list[RunResult] = []
-    for p in paths_or_dirs:
-        p = Path(p)
+def result_files(paths_or_dirs: Iterable[Path | str]) -> list[Path]:
+    """The result files named: a file as given, a folder every ``*.json`` below it (recursively, sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths_or_dirs):
         if p.is_dir():
-            out += [RunResult.from_json(f) for f in sorted(p.rglob("*.json"))]
+            out += sorted(p.rglob("*.json"))
         elif p.is_file():
-            out.append(RunResult.from_json(p))
+            out.append(p)
         else:
             raise UserError(f"results path {p} does not exist")
     return out
+
+
+def load_results(paths_or_dirs: Iterable[Path | str]) -> list[RunResult]:
+    """Read the result files of :func:`result_files`."""
+    return [RunResult.from_json(f) for f in result_files(paths_or_dirs)]
 
 
 def write(leaderboard: Leaderboard, out_dir: Path | str, html: str | None = None) -> list[Path]:

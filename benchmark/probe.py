@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from singerbench.errors import UserError
-from singerbench.leaderboard import dataset_label, md_table, model_label, percent
+from singerbench.leaderboard import dataset_label, md_table, model_label, percent, result_files
 from singerbench.manifest import Manifest
 from singerbench.protocol import summarize
 from singerbench.results import RunResult
@@ -174,16 +174,8 @@ def probe_files(
 def probe_paths(paths: Sequence[Path | str], cache_dir: Path | None = None,
                 dataset: tuple[str, dict] | None = None) -> ProbeReport:
     """:func:`probe_files` on result files and folders (every ``*.json`` below); unreadable files are skipped too."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(p.rglob("*.json"))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise UserError(f"results path {p} does not exist")
     named, unreadable = [], []
-    for f in files:
+    for f in result_files(paths):
         try:
             named.append((str(f), RunResult.from_json(f)))
         except UserError as e:

@@ -18,7 +18,7 @@ from pathlib import Path
 from singerbench import analysis
 from singerbench.analysis import Score
 from singerbench.errors import UserError
-from singerbench.leaderboard import dedupe, model_label
+from singerbench.leaderboard import dedupe, model_label, result_files
 from singerbench.probe import OUTCOMES, ProbeRow
 from singerbench.report_figures import PALETTE, Bar, BarGroup, Series, bar_chart, line_chart, num
 from singerbench.results import RunResult
@@ -58,12 +58,7 @@ class Variant:
 
 def load_entries(paths_or_dirs: Sequence[Path | str]) -> list[Entry]:
     """Read result files (a folder: every ``*.json`` below it), keeping where each came from."""
-    out: list[Entry] = []
-    for p in map(Path, paths_or_dirs):
-        files = sorted(p.rglob("*.json")) if p.is_dir() else [p] if p.is_file() else None
-        if files is None:
-            raise UserError(f"results path {p} does not exist")
-        out += [Entry(f, RunResult.from_json(f)) for f in files]
+    out = [Entry(f, RunResult.from_json(f)) for f in result_files(paths_or_dirs)]
     if not out:
         raise UserError(f"no result files found in {', '.join(map(str, paths_or_dirs))}")
     return out

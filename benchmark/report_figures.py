@@ -43,7 +43,7 @@ def _text_width(s: str) -> float:
 
 def bar_chart(
     title: str, groups: Sequence[BarGroup], *, lo: float = 0.0, hi: float = 1.0, fmt: Callable[[float], str] = pct,
-    legend: Sequence[tuple[str, str]] = (), figure_id: str = "",
+    figure_id: str = "",
 ) -> str:
     """Grouped horizontal bars on an axis from ``lo`` to ``hi``; whiskers show each bar's interval."""
     label_w = max([_text_width(g.label) for g in groups] + [_text_width(b.label) for g in groups for b in g.bars]
@@ -62,8 +62,8 @@ def bar_chart(
         out.append(f'<text x="8" y="{y + 11}" font-weight="bold">{escape(g.label)}</text>')
         y += bar_h + 2
         for b in g.bars:
-            w = x(b.value) - x(max(lo, 0.0) if lo < 0 <= hi else lo)
             x0 = x(0.0) if lo < 0 <= hi else x(lo)
+            w = x(b.value) - x0
             left, wid = (x0 + w, -w) if w < 0 else (x0, w)
             tip = f"{escape(g.label)} / {escape(b.label)}: {fmt(b.value)}"
             if b.ci:
@@ -88,7 +88,6 @@ def bar_chart(
         out.append(f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{rows_top}" y2="{y}" stroke="#ddd" stroke-width="0.5"/>')
         out.append(f'<text x="{x(v):.1f}" y="{y + 14}" text-anchor="middle" fill="#555">{fmt(v)}</text>')
     y += 24
-    y = _legend(out, legend, y)
     return _svg(out, width, y + 8, figure_id)
 
 

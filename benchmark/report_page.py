@@ -100,7 +100,7 @@ def build(entries: Sequence[Entry], out_dir: Path, manifest: Manifest | None = N
 
         md += [f"## {label}", "", f"Data: {kind}. Protocol preset `{first.preset['name']}` "
                f"v{first.preset['version']}, deviations from the paper: {dev_text}.", ""]
-        md += md_table(COLUMNS[:-1] + ["Files"],
+        md += md_table(COLUMNS,
                        [r["cells"] + [", ".join(f"[{t}]({u})" for t, u in r["links"])] for r in rows])
         body += [f'<section class="variant" id="variant-{n}"><h2>{html.escape(label)}</h2>',
                  f'<p>Data: <b>{html.escape(kind)}</b>. Protocol preset <code>{html.escape(first.preset["name"])}'

@@ -25,6 +25,7 @@ from singerbench.embedder import Embedder
 from singerbench.manifest import Manifest, Track
 from singerbench.segments import SegmentSource
 from singerbench.store import EmbeddingStore, EmbeddingTable
+from singerbench.verification import unit_rows
 
 STEMS = ("vocals", "instrumental")
 PAIRS = ("same_singer", "vocal_stem", "instrumental_stem", "other_singers")
@@ -78,12 +79,6 @@ def embed_stems(
     return tables, {"computed": computed, "reused": reused}
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.where(n > 0, n, 1.0)
-
-
 def similarities(
     manifest: Manifest, table: EmbeddingTable, stems: dict[str, EmbeddingTable], roles: Sequence[str]
 ) -> dict[str, dict]:
@@ -97,7 +92,7 @@ def similarities(
     sums = np.zeros((len(index), dim))
     counts = np.zeros(len(index))
     for t in manifest.by_role("train"):
-        seg = _unit(table.for_track(t.id))
+        seg = unit_rows(table.for_track(t.id))
         sums[index[t.singers[0]]] += seg.sum(axis=0)
         counts[index[t.singers[0]]] += len(seg)
     out: dict[str, dict] = {}
@@ -105,7 +100,7 @@ def similarities(
     for role in roles:
         per_track: dict[str, dict[str, float]] = {}
         for t in (t for t in probe_tracks(manifest, [role]) if t.id in embedded):
-            e = _unit(table.for_track(t.id))
+            e = unit_rows(table.for_track(t.id))
             own = [index[s] for s in t.singers]
             others = [i for i in range(len(index)) if i not in set(own) and counts[i] > 0]
             if counts[own].sum() == 0 or not others:
@@ -114,8 +109,8 @@ def similarities(
             other = sums[others].sum(axis=0) / counts[others].sum()
             per_track[t.id] = {
                 "same_singer": float((e @ same).mean()),
-                "vocal_stem": float(np.sum(e * _unit(stems["vocals"].for_track(t.id)), axis=1).mean()),
-                "instrumental_stem": float(np.sum(e * _unit(stems["instrumental"].for_track(t.id)), axis=1).mean()),
+                "vocal_stem": float(np.sum(e * unit_rows(stems["vocals"].for_track(t.id)), axis=1).mean()),
+                "instrumental_stem": float(np.sum(e * unit_rows(stems["instrumental"].for_track(t.id)), axis=1).mean()),
                 "other_singers": float((e @ other).mean()),
             }
         if per_track:

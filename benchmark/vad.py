@@ -470,7 +470,7 @@ def train_vad(labelled: Sequence, negatives: Sequence[Path], out: Path = WEIGHTS
     from singerbench.io import atomic_write_text
 
     x, y = fit_data(labelled, negatives, cache)
-    settings = {k: v for k, v in FIT.items()}
+    settings = dict(FIT)
     doc = fit_ensemble(x[:, FIT_FEATURES], y, log=log, **settings)
     doc.update(features=list(FIT_FEATURES), feature_version=FEATURE_VERSION, threshold=DEFAULT_THRESHOLD,
                fit=settings, trained_on=note, segments=int(len(y)), vocal=int(y.sum()))

@@ -103,11 +103,16 @@ def min_dcf(
     return _min_dcf(*_rates(np.asarray(scores), np.asarray(labels)), p_target, c_miss, c_fa)
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row (last axis) L2-normalised in float64; an all-zero row stays zero."""
+    x = np.asarray(x, dtype=np.float64)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(n > 0, n, 1.0)
+
+
 def track_vectors(tracks: Sequence[TrackEmbeddings]) -> np.ndarray:
     """One L2-normalised vector per track: the mean of its segment embeddings."""
-    v = np.stack([t.segments.astype(np.float64).mean(axis=0) for t in tracks])
-    norm = np.linalg.norm(v, axis=1, keepdims=True)
-    return v / np.where(norm > 0, norm, 1.0)
+    return unit_rows(np.stack([t.segments.astype(np.float64).mean(axis=0) for t in tracks]))
 
 
 def trials(data: ProtocolData, eval_set: str) -> tuple[np.ndarray, np.ndarray]:
