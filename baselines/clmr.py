@@ -25,10 +25,8 @@ from singerbench.baselines.samplecnn import CHUNK_SAMPLES, SampleCNN
 from singerbench.baselines.speaker import file_digest
 from singerbench.embedder import Embedder
 from singerbench.errors import UserError
-from singerbench.trust import LEGACY_PICKLE_ENV, how_to_trust
+from singerbench.trust import how_to_trust
 from singerbench.trust import trusted as user_trusts
-
-TRUST_ENV = LEGACY_PICKLE_ENV
 
 
 def _read(path: Path, trusted: bool) -> object:

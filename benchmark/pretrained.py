@@ -121,13 +121,6 @@ def save_pretrained(
     return out_dir
 
 
-def _registered_plugin_paths() -> set[str]:
-    """``module:Class`` of every registered plugin, read without importing any of them."""
-    from singerbench.registry import registered_paths
-
-    return registered_paths()
-
-
 def _import_plugin(spec: str) -> type[Embedder]:
     """The plugin class a config.json names; only registered (or already imported) classes without trust.
 
@@ -136,13 +129,14 @@ def _import_plugin(spec: str) -> type[Embedder]:
     """
     import sys
 
+    from singerbench.registry import registered_paths  # read without importing any plugin
     from singerbench.trust import how_to_trust, trusted
 
     if not isinstance(spec, str) or ":" not in spec:
         raise UserError(f"config.json names plugin {spec!r}; expected 'package.module:Class'")
     module_name, class_name = spec.split(":", 1)
     if (
-        spec not in _registered_plugin_paths()
+        spec not in registered_paths()
         and module_name not in sys.modules
         and not trusted("plugin")
     ):

@@ -405,13 +405,9 @@ class DemucsSeparator:
                 get(t)
         return [target(t) for t in tracks]
 
-    def separate(self, mixture: Path) -> tuple[np.ndarray, int]:
-        """Vocals of one file as ``(channels, samples)`` float32 at the file's own rate and length."""
-        vocals, _, rate = self.separate_stems(mixture)
-        return vocals, rate
-
     def separate_stems(self, mixture: Path) -> tuple[np.ndarray, np.ndarray, int]:
-        """Vocals and accompaniment (the other sources summed) of one file, each as :meth:`separate` gives it.
+        """Vocals and accompaniment (the other sources summed) of one file, each ``(channels, samples)`` float32
+        at the file's own rate and length.
 
         Runs demucs the way its own ``Separator.separate_tensor`` does (mean/std normalisation, overlapping
         chunks); the random time shifts are seeded from the file's content, so a stem is reproducible.

@@ -5,6 +5,7 @@ steps and the voices table."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,7 +77,7 @@ def test_confound_must_be_a_probability() -> None:
         resolve_preset("large", "lots")
 
 
-def test_realism_keeps_stems_summing_and_records_what_it_did() -> None:
+def test_realism_rings_on_masters_both_stems_and_draws_its_parameters() -> None:
     sr = 16000
     rng = np.random.default_rng(0)
     t = np.arange(3 * sr) / sr
@@ -118,3 +119,20 @@ def test_all_sung_identities_are_distinct(singers: list[str]) -> None:
 
     rate, wrong = identification_rate(singers, n=3)
     assert rate >= 0.95, wrong
+
+
+def test_make_system_installs_every_package_of_the_voices_table() -> None:
+    """The Makefile lists the Debian packages by hand; the voices table is where a voice is declared."""
+    import shutil
+    import subprocess
+
+    from singerbench.synthgen.system import ALL_PACKAGES
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    repo = Path(__file__).resolve().parents[1]
+    listed = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(repo),
+                             "--eval=print-packages: ; @echo $(SYSTEM_PACKAGES)", "print-packages"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert len(ALL_PACKAGES) > 50 and set(ALL_PACKAGES) <= set(listed), sorted(set(ALL_PACKAGES) - set(listed))
+

@@ -73,5 +73,7 @@ def test_every_voice_sings_in_tune_per_engine() -> None:
         acc = pooled.setdefault(voice.engine, [0, 0])
         acc[0] += ok
         acc[1] += total
+    if not pooled:
+        pytest.skip("no voice of the table is installed (make system)")
     for engine, (ok, total) in pooled.items():
         assert ok / total >= 0.95, (engine, ok / total)

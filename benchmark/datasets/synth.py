@@ -21,7 +21,7 @@ from singerbench.synthgen import (
     render_corpus,
     resolve_preset,
 )
-from singerbench.synthgen.system import INSTALL_COMMAND
+from singerbench.synthgen.system import INSTALL_COMMAND, base_missing
 
 DEFAULT_PRESET = "small"
 
@@ -60,8 +60,7 @@ def status(preset: str = DEFAULT_PRESET, seed: int = 0, cache_dir: Path | None =
     if is_complete(folder, preset, seed, confound=confound):
         return True, f"rendered ({preset}, seed {seed}) in {folder}; preset large: {large}"
     if p.voices != "festival":
-        base = {"festival", "fluidsynth", "fluid-soundfont-gm"} & set(missing_packages("all"))
-        return singers >= 3 and not base, f"{preset} renders on first use into {folder}: {large}"
+        return singers >= 3 and not base_missing(), f"{preset} renders on first use into {folder}: {large}"
     missing = missing_packages()
     if missing:
         return False, f"missing system packages ({', '.join(missing)}); install with: {INSTALL_COMMAND}"
@@ -90,9 +89,7 @@ def load(
     ``confound``: probability that a real song's backing is in its singer's home style (default: the
     preset's; 0 removes the catalogue confound); ``-D confound=0.3`` on the command line.
     """
-    if preset not in PRESETS:
-        raise UserError(f"unknown synth preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    resolve_preset(preset, confound)
+    resolve_preset(preset, confound)  # a bad preset name or confound fails here
     try:
         seed = int(seed)
     except (TypeError, ValueError):

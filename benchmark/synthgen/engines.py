@@ -24,11 +24,8 @@ import soxr
 from singerbench.errors import UserError
 from singerbench.io import atomic_write
 from singerbench.synthgen.voices import Note, Voice, midi_to_hz, syllables
-from singerbench.synthgen.world import SpokenSyllable, analyse, retune, sing_syllables
+from singerbench.synthgen.world import SpokenSyllable, analyse, retune, sing_syllables, vibrato
 
-#: vibrato of the natively singing engines: depth in semitones (peak) and rate in Hz
-VIBRATO_SEMITONES = 0.2
-VIBRATO_HZ = 5.5
 #: concurrent speech-engine calls while a voice bank is filled
 SPEAK_THREADS = 6
 
@@ -39,7 +36,16 @@ class Engine(Protocol):
 
     def installed(self, voice: Voice) -> bool: ...
 
-    def sing(self, voice: Voice, notes: list[Note], sample_rate: int) -> np.ndarray: ...
+    def sing(self, voice: Voice, notes: list[Note], sample_rate: int, bank: Path | None = None) -> np.ndarray: ...
+
+    def prepare(self, voice: Voice, sample_rate: int, bank: Path) -> None: ...
+
+
+class _NativeSinger:
+    """An engine that sings from the score itself: no voice bank to fill or read."""
+
+    def prepare(self, voice: Voice, sample_rate: int, bank: Path) -> None:
+        return None
 
 
 def _run(cmd: list[str], voice: Voice, what: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -87,14 +93,14 @@ def song_xml(notes: list[Note]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Festival:
+class Festival(_NativeSinger):
     packages = ("festival",)
     programs = {"festival": "text2wave"}
 
     def installed(self, voice: Voice) -> bool:  # festival itself is checked with the backing tools (system.py)
         return any(root.is_dir() and any(root.glob(f"*/{voice.name}")) for root in FESTIVAL_ROOTS)
 
-    def sing(self, voice: Voice, notes: list[Note], sample_rate: int) -> np.ndarray:
+    def sing(self, voice: Voice, notes: list[Note], sample_rate: int, bank: Path | None = None) -> np.ndarray:
         if not notes:
             raise ValueError("nothing to sing")
         with tempfile.TemporaryDirectory(prefix="singerbench-sing-") as tmp:
@@ -135,7 +141,7 @@ def _pitch_points(hz: float, dur_ms: float, t0_ms: float, n: int) -> str:
     pts = []
     for k in range(n + 1):
         t = (t0_ms + dur_ms * k / n) / 1000.0
-        f = hz * 2.0 ** (VIBRATO_SEMITONES * np.sin(2 * np.pi * VIBRATO_HZ * t) / 12.0)
+        f = hz * vibrato(t)
         pts.append(f"{100 * k // n} {f:.1f}")
     return " ".join(pts)
 
@@ -171,7 +177,7 @@ def pho_text(voice_name: str, notes: list[Note]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Mbrola:
+class Mbrola(_NativeSinger):
     packages = ("mbrola", "espeak-ng")
     programs = {"mbrola": "mbrola", "espeak-ng": "espeak-ng"}
 
@@ -179,7 +185,7 @@ class Mbrola:
         return (shutil.which("mbrola") is not None and shutil.which("espeak-ng") is not None
                 and (MBROLA_ROOT / voice.name / voice.name).is_file())
 
-    def sing(self, voice: Voice, notes: list[Note], sample_rate: int) -> np.ndarray:
+    def sing(self, voice: Voice, notes: list[Note], sample_rate: int, bank: Path | None = None) -> np.ndarray:
         if not notes:
             raise ValueError("nothing to sing")
         with tempfile.TemporaryDirectory(prefix="singerbench-mbrola-") as tmp:
@@ -312,14 +318,9 @@ def sing(voice: Voice, notes: list[Note], sample_rate: int, bank: Path | None = 
 
     ``bank``: a folder of voice banks made by ``prepare`` (speech engines read their syllables from it).
     """
-    engine = ENGINES[voice.engine]
-    if isinstance(engine, _Speaker):
-        return engine.sing(voice, notes, sample_rate, bank)
-    return engine.sing(voice, notes, sample_rate)
+    return ENGINES[voice.engine].sing(voice, notes, sample_rate, bank)
 
 
 def prepare(voice: Voice, sample_rate: int, bank: Path) -> None:
     """Fill the voice bank of ``voice`` (speech engines; nothing to do for natively singing ones)."""
-    engine = ENGINES[voice.engine]
-    if isinstance(engine, _Speaker):
-        engine.prepare(voice, sample_rate, bank)
+    ENGINES[voice.engine].prepare(voice, sample_rate, bank)

@@ -129,7 +129,6 @@ FAMILY_PROGRAMS: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int | N
     "reggae": ((27, 16, 28), (33, 34, 38), (17, 18, 62)),
     "baroque": ((6, 45, 46, 19), (42, 43, 70), (73, 68, 40, 48)),
 }
-FAMILY_BY_NAME: dict[str, HomeStyle] = {s.name: s for s in STYLES}
 TEMPO_WINDOW = 6  # BPM width of a singer's own tempo range inside (a widened) family range
 
 

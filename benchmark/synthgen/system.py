@@ -9,12 +9,12 @@ import shutil
 from singerbench.errors import UserError
 from singerbench.synthgen import backing
 from singerbench.synthgen.engines import ENGINES
-from singerbench.synthgen.voices import VOICES
+from singerbench.synthgen.voices import FESTIVAL_IDS, VOICE_BY_ID, VOICES
 
-FESTIVAL_VOICES = [v for v in VOICES if v.engine == "festival"]
+FESTIVAL_VOICES = [VOICE_BY_ID[i] for i in FESTIVAL_IDS]
 PACKAGES = ("festival", *(v.package for v in FESTIVAL_VOICES), "fluidsynth", "fluid-soundfont-gm")
-INSTALL_COMMAND = "sudo apt-get update && sudo apt-get install -y " + " ".join(PACKAGES)
-#: every package of the large preset, in install order (engines, then voices, deduplicated)
+#: every package of the large preset, in install order (engines, then voices, deduplicated); the Makefile's
+#: SYSTEM_PACKAGES must hold them all (tests/test_synth_large.py)
 ALL_PACKAGES = tuple(dict.fromkeys(
     ["festival", "fluidsynth", "fluid-soundfont-gm"]
     + [p for e in ENGINES.values() for p in e.packages]
@@ -32,7 +32,11 @@ def install_command(packages: list[str] | tuple[str, ...]) -> str:
     return cmd
 
 
-def _base_missing() -> list[str]:
+INSTALL_COMMAND = install_command(PACKAGES)  # the tiny to full presets: Festival's voices, all in main
+
+
+def base_missing() -> list[str]:
+    """What every preset needs and is missing: Festival (the tiny-to-full voices' engine), fluidsynth, the soundfont."""
     missing: list[str] = []
     if shutil.which("text2wave") is None or shutil.which("festival") is None:
         missing.append("festival")
@@ -49,7 +53,7 @@ def missing_packages(voices: str = "festival") -> list[str]:
     ``voices``: "festival" checks the ten Festival voices, "all" every voice of the table.
     """
     table = FESTIVAL_VOICES if voices == "festival" else VOICES
-    missing = _base_missing()
+    missing = base_missing()
     if voices != "festival":
         missing += [pkg for e in ENGINES.values() for pkg, prog in e.programs.items()
                     if shutil.which(prog) is None and pkg not in missing]
@@ -64,7 +68,7 @@ def check_system(voices: str = "festival") -> None:
     For "all", voices that are not installed are left out of the corpus (the status line of `singerbench
     datasets` names them); only the backing renderer and a first voice are required.
     """
-    missing = missing_packages("festival") if voices == "festival" else _base_missing()
+    missing = missing_packages("festival") if voices == "festival" else base_missing()
     if missing:
         command = INSTALL_COMMAND if voices == "festival" else install_command(missing)
         raise UserError(

@@ -130,14 +130,14 @@ def other_voices(person: str) -> list[Voice]:
 # One-syllable words per language (Festival's four checked: its lexicon gives each exactly one syllable, which
 # singing mode needs). Other languages sing open CV syllables, which every front end reads as one syllable;
 # Cyrillic-script languages get them in Cyrillic so RHVoice does not switch to another language's voice.
+_LATIN_CV = tuple("la na ma da ta lo no mo do so si mi ni li tu lu ku ka ko ke me ne le te vo va".split())
 SYLLABLES: dict[str, tuple[str, ...]] = {
     "en": tuple("la na ma da lo no mo do go so day may way say high my oh low see me you new love home "
                 "sun moon rain night light".split()),
     "it": tuple("la na ma da ta lo no mo do so re mi fa sol si tu me te le ne ve va vo ro ri ra".split()),
     "fi": tuple("la na ma ta lo no mo so si mi ni li tu lu ku ka ko ke me ne le te vo va".split()),
-    "cs": tuple("la na ma da ta lo no mo do so si mi ni li tu lu ku ka ko ke me ne le te vo va ja jo".split()),
+    "cs": _LATIN_CV + ("ja", "jo"),
 }
-_LATIN_CV = tuple("la na ma da ta lo no mo do so si mi ni li tu lu ku ka ko ke me ne le te vo va".split())
 _CYRILLIC_CV = tuple("ла на ма да та ло но мо до со си ми ни ли ту лу ку ка ко ке ме не ле те во ва".split())
 _CYRILLIC = {"ru", "uk", "ky", "tt", "mk"}
 

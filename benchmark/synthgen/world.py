@@ -22,6 +22,7 @@ from singerbench.synthgen.voices import Note, midi_to_hz
 
 FRAME_MS = 5.0
 ONSET_SHARE = 0.33
+#: the vibrato every engine sings with: depth in semitones (peak) and rate in Hz
 VIBRATO_SEMITONES = 0.2
 VIBRATO_HZ = 5.5
 FADE_FRAMES = 4
@@ -100,10 +101,15 @@ def sing_syllables(notes: list[Note], spoken: dict[str, SpokenSyllable], sr: int
         sp[a:b] = syl.sp[idx] * gain[:, None] ** 2
         ap[a:b] = syl.ap[idx]
         t = (a + np.arange(len(idx))) * FRAME_MS / 1000.0
-        hz = midi_to_hz(note.pitch) * 2.0 ** (VIBRATO_SEMITONES * np.sin(2 * np.pi * VIBRATO_HZ * t) / 12.0)
+        hz = midi_to_hz(note.pitch) * vibrato(t)
         f0[a:b] = np.where(syl.voiced[idx], hz, 0.0)
     y = pyworld.synthesize(f0, sp, ap, sr, frame_period=FRAME_MS)
     return np.ascontiguousarray(y, dtype=np.float64)
+
+
+def vibrato(t: np.ndarray | float) -> np.ndarray | float:
+    """The pitch factor of the singers' vibrato at ``t`` seconds (every engine sings the same one)."""
+    return 2.0 ** (VIBRATO_SEMITONES * np.sin(2 * np.pi * VIBRATO_HZ * t) / 12.0)
 
 
 def score_f0(notes: list[Note], times: np.ndarray) -> np.ndarray:
@@ -114,8 +120,7 @@ def score_f0(notes: list[Note], times: np.ndarray) -> np.ndarray:
         a, b = note.start - t0, note.start - t0 + note.dur
         inside = (times >= a) & (times < b)
         out[inside] = midi_to_hz(note.pitch)
-    vib = 2.0 ** (VIBRATO_SEMITONES * np.sin(2 * np.pi * VIBRATO_HZ * times) / 12.0)
-    return out * vib
+    return out * vibrato(times)
 
 
 def retune(x: np.ndarray, sr: int, notes: list[Note]) -> np.ndarray:
