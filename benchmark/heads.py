@@ -211,7 +211,6 @@ class StackedHeads:
         for dst, src in zip(self.tensors(), tensors, strict=True):
             dst.copy_(src)
 
-    @torch.no_grad()
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities of every run on the rows ``x`` (N, D): (R, N, C) float32 on the heads' device,
         one pass for all runs, computed as the reference does (``exp(log_softmax)``) so votes are ranked on it."""

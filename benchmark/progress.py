@@ -53,9 +53,8 @@ class Progress:
         self.n += n
         if self._bar is not None:
             self._bar.update(n)
-        elif self._logs and time.monotonic() - self._last >= self.interval:
-            self._last = time.monotonic()
-            self._line("at")
+        else:
+            self._heartbeat()
 
     def set_postfix(self, ordered_dict: dict | None = None, refresh: bool = True, **values: Any) -> None:
         """tqdm's ``set_postfix``; off a terminal it is also a heartbeat (a line if the interval has passed)."""
@@ -63,7 +62,12 @@ class Progress:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
         if self._bar is not None:
             self._bar.set_postfix(values, refresh=refresh)
-        elif self._logs and time.monotonic() - self._last >= self.interval:
+        else:
+            self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        """Off a terminal: a line when the interval has passed since the last one."""
+        if self._logs and time.monotonic() - self._last >= self.interval:
             self._last = time.monotonic()
             self._line("at")
 

@@ -334,17 +334,15 @@ def _pairs(manifest, inputs: Sequence[str]) -> Iterable[tuple[str, Path, Path]]:
 
 
 def file_features(path: Path | str, seconds: float = 3.0, cache: Path | None = None) -> np.ndarray:
-    """:func:`segment_features` of an audio file; with ``cache`` (a folder), kept there under the hash of the
-    file's bytes and :data:`FEATURE_VERSION`, so a refit re-reads no unchanged corpus."""
+    """:func:`segment_features` of an audio file; with ``cache`` (a folder), kept there under the file's content
+    digest (singerbench.audio.file_digest, memoised per process), :data:`FEATURE_VERSION` and the segment
+    length, so a refit re-reads no unchanged corpus."""
     if cache is None:
         return segment_features(*read_mono(path), seconds)
-    import hashlib
-
+    from singerbench.audio import file_digest
     from singerbench.io import atomic_write
 
-    key = hashlib.sha1(Path(path).read_bytes())
-    key.update(f"{FEATURE_VERSION}/{seconds}".encode())
-    hit = Path(cache) / f"{key.hexdigest()}.npy"
+    hit = Path(cache) / f"{file_digest(Path(path))}-v{FEATURE_VERSION}-{seconds:g}s.npy"
     if hit.exists():
         return np.load(hit)
     feats = segment_features(*read_mono(path), seconds)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from singerbench.datasets import register_dataset
-from singerbench.datasets.closed import as_flag, check_closed, load_manifest_file
+from singerbench.datasets.closed import check_closed, load_manifest_file
 from singerbench.errors import UserError
 from singerbench.manifest import Manifest
 
@@ -34,13 +34,12 @@ def load(
     data_root: Path | str | None = None,
     reference_root: Path | str | None = None,
     offsets: str = "vad",
-    lenient: bool | str = False,
+    lenient: bool = False,  # ``-D lenient=true`` arrives typed (datasets._typed)
 ) -> Manifest:
     """Reference tracks (train/val/test) plus the cloned rows; ``data_root`` resolves the cloned audio paths,
     ``reference_root`` the reference's."""
     if manifest is None or reference is None:
         raise UserError("dataset 'cloned' needs --manifest CLONED_FILE and --reference CLOSED_MANIFEST")
-    lenient = as_flag(lenient, "lenient")
     ref = load_manifest_file(reference, "reference", reference_root, offsets, lenient=lenient)
     if ref.by_role("cloned"):
         raise UserError(f"--reference {reference} has cloned rows; it must be a closed set (train/val/test)")

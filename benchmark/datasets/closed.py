@@ -305,18 +305,6 @@ def check_closed(m: Manifest) -> None:
         )
 
 
-def as_flag(value: bool | str, name: str) -> bool:
-    """A boolean adapter option, also as given through ``-D name=true`` (a string)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise UserError(f"dataset option {name} expects true or false, got {value!r}")
-
-
 def status(manifest: Path | str | None = None, **_: object) -> tuple[bool, str]:
     if manifest is None:
         return False, "bring your own: needs --manifest FILE"
@@ -330,12 +318,12 @@ def load(
     manifest: Path | str | None = None,
     data_root: Path | str | None = None,
     offsets: str = "vad",
-    lenient: bool | str = False,
+    lenient: bool = False,  # ``-D lenient=true`` arrives typed (datasets._typed)
 ) -> Manifest:
     """A closed set from ``manifest`` (train/val/test rows); see the module docstring for the formats."""
     if manifest is None:
         raise UserError("dataset 'closed' needs --manifest FILE (CSV or JSON; see docs/datasets.md)")
-    m = load_manifest_file(manifest, "closed", data_root, offsets, lenient=as_flag(lenient, "lenient"))
+    m = load_manifest_file(manifest, "closed", data_root, offsets, lenient=lenient)
     if m.by_role("cloned"):
         raise UserError(f"manifest {manifest} has cloned rows; use --dataset cloned --manifest ... --reference ...")
     check_closed(m)

@@ -55,15 +55,17 @@ def identification_rate(persons: list[str], n: int = 3, seed: int = 0) -> tuple[
         if (i + 1) % 10 == 0:
             log.info("distinctness: %d/%d voices sung and embedded (%.0f s)", i + 1, len(persons),
                      time.monotonic() - started)
+    def unit_mean(e: torch.Tensor) -> torch.Tensor:
+        c = e.mean(dim=0)
+        return c / c.norm()
+
+    centroids = torch.stack([unit_mean(emb[q]) for q in persons])  # only a phrase's own singer changes
     right, wrong = 0, {}
-    for p in persons:
+    for i, p in enumerate(persons):
         for k in range(n):
-            cents = []
-            for q in persons:
-                e = emb[q] if q != p else torch.cat([emb[q][:k], emb[q][k + 1 :]])
-                c = e.mean(dim=0)
-                cents.append(c / c.norm())
-            scores = torch.stack(cents) @ emb[p][k]
+            cents = centroids.clone()
+            cents[i] = unit_mean(torch.cat([emb[p][:k], emb[p][k + 1 :]]))  # leave the phrase out
+            scores = cents @ emb[p][k]
             named = persons[int(scores.argmax())]
             if named == p:
                 right += 1
