@@ -433,7 +433,7 @@ class EmbeddingStore:
         keys = self.keys(manifest, source, segments, progress=progress)
         folder = self.model_dir(embedder)
         self.computed = self.flushed = 0
-        missing, missing_keys = self._missing(folder, segments, keys, dim)
+        missing, missing_keys, index = self._missing(folder, segments, keys, dim)
         self.reused = len(set(keys)) - len(missing_keys)
 
         if missing:
@@ -445,13 +445,13 @@ class EmbeddingStore:
                 raise disk_error(e, "the embedding cache") from None
             with self._turn(folder, manifest.name):
                 # a run that held the turn before may have computed these meanwhile
-                missing, missing_keys = self._missing(folder, segments, keys, dim)
+                missing, missing_keys, index = self._missing(folder, segments, keys, dim)
                 self.reused = len(set(keys)) - len(missing_keys)
                 if missing:
                     source.prepare(list(dict.fromkeys(t for t, _ in missing)), progress=progress)
                     self._compute(embedder, source, folder, missing, missing_keys, batch_size, device, progress,
                                   flush_every, check_batch)
-        index = self.index(folder, dim)
+                    index = self.index(folder, dim)  # with the shards just written
         vectors = self._gather(index, keys, dim) if keys else np.empty((0, dim), dtype=np.float32)
         return EmbeddingTable(
             track_ids=[t.id for t, _ in segments],
@@ -461,8 +461,9 @@ class EmbeddingStore:
 
     def _missing(
         self, folder: Path, segments: list[tuple[Track, float]], keys: list[str], dim: int
-    ) -> tuple[list[tuple[Track, float]], list[str]]:
-        """The segments (and keys) of ``keys`` no complete shard holds yet, each once."""
+    ) -> tuple[list[tuple[Track, float]], list[str], dict[str, tuple[Path, int]]]:
+        """The segments (and keys) of ``keys`` no complete shard holds yet, each once, and the index they were
+        looked up in (read once per check: every shard's index and array header)."""
         index = self.index(folder, dim)
         missing: list[tuple[Track, float]] = []
         missing_keys: list[str] = []
@@ -472,7 +473,7 @@ class EmbeddingStore:
                 queued.add(k)
                 missing.append(seg)
                 missing_keys.append(k)
-        return missing, missing_keys
+        return missing, missing_keys, index
 
     @staticmethod
     @contextmanager
