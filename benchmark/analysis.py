@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from singerbench.results import RunResult
-from singerbench.stats import ALPHA, Outcomes, bootstrap_ci, outcomes, paired_test
+from singerbench.stats import ALPHA, Outcomes, PairedTest, bootstrap_ci, outcomes, paired_test
 
 
 @dataclass(frozen=True)
@@ -87,25 +87,35 @@ class Rank:
     tested: bool  # False when some comparison lacked per-track details and fell back to the means
 
 
-def rank(results: Sequence[RunResult], eval_set: str, alpha: float = ALPHA) -> dict[int, Rank]:
+def pairwise(results: Sequence[RunResult], eval_set: str) -> dict[tuple[int, int], PairedTest | None]:
+    """The paired top-1 test of every pair ``i < j`` (A = i, B = j) at their largest class counts; None where
+    either lacks per-track details. A pair's p-value does not depend on its order (the flips are symmetric)."""
+    o = [track_outcomes(r, r.main_class_count, eval_set) for r in results]
+    return {(i, j): paired_test(o[i], o[j]) if o[i] is not None and o[j] is not None else None
+            for i in range(len(results)) for j in range(i + 1, len(results))}
+
+
+def rank(results: Sequence[RunResult], eval_set: str, alpha: float = ALPHA,
+         tests: dict[tuple[int, int], PairedTest | None] | None = None) -> dict[int, Rank]:
     """Rank results (same variant) by top-1 at their largest class count; index -> Rank.
 
     A result is behind another only when the other's mean is higher *and* the paired test says the difference
-    is significant (p < alpha); results not separated that way share a rank (a tie).
+    is significant (p < alpha); results not separated that way share a rank (a tie). ``tests``: the
+    :func:`pairwise` tests of ``results``, when the caller has them already.
     """
+    tests = pairwise(results, eval_set) if tests is None else tests
     data = []
     for i, r in enumerate(results):
-        c = r.main_class_count
-        agg = r.score(c, eval_set)
+        agg = r.score(r.main_class_count, eval_set)
         if agg is not None:
-            data.append((i, agg["top1"]["mean"], track_outcomes(r, c, eval_set)))
+            data.append((i, agg["top1"]["mean"]))
     out: dict[int, Rank] = {}
-    for i, mean_i, o_i in data:
+    for i, mean_i in data:
         behind, tested = 0, True
-        for j, mean_j, o_j in data:
+        for j, mean_j in data:
             if j == i or mean_j <= mean_i:
                 continue
-            test = paired_test(o_j, o_i) if o_i is not None and o_j is not None else None
+            test = tests[(min(i, j), max(i, j))]
             if test is None:
                 tested = False
                 behind += 1

@@ -23,7 +23,7 @@ from singerbench.probe import OUTCOMES, ProbeRow
 from singerbench.report_figures import PALETTE, Bar, BarGroup, Series, bar_chart, line_chart, num
 from singerbench.results import RunResult
 from singerbench.similarity import PAIR_LABELS, PAIRS
-from singerbench.stats import bootstrap_ci, outcomes, paired_test
+from singerbench.stats import bootstrap_ci, outcomes
 
 EVAL_SETS = ("test", "cloned")
 SET_LABEL = {"test": "real", "cloned": "cloned"}
@@ -54,6 +54,13 @@ class Variant:
     entries: list[Entry]
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: per eval set, the paired tests of every pair of entries (analysis.pairwise), made once for ranks and table
+    pairs: dict[str, dict] = field(default_factory=dict)
+
+    def paired(self, eval_set: str) -> dict:
+        if eval_set not in self.pairs:
+            self.pairs[eval_set] = analysis.pairwise([e.result for e in self.entries], eval_set)
+        return self.pairs[eval_set]
 
 
 def load_entries(paths_or_dirs: Sequence[Path | str]) -> list[Entry]:
@@ -135,7 +142,7 @@ def _rank_cell(rank: analysis.Rank | None) -> str:
 
 def variant_rows(v: Variant, out_dir: Path) -> list[dict]:
     results = [e.result for e in v.entries]
-    ranks = {s: analysis.rank(results, s) for s in EVAL_SETS}
+    ranks = {s: analysis.rank(results, s, tests=v.paired(s)) for s in EVAL_SETS}
     rows = []
     for i, e in enumerate(v.entries):
         r, c = e.result, e.result.main_class_count
@@ -253,9 +260,7 @@ def paired_rows(v: Variant) -> list[list[str]]:
         for b in range(a + 1, len(results)):
             cells = [model_label(results[a]), model_label(results[b])]
             for s in EVAL_SETS:
-                oa = analysis.track_outcomes(results[a], results[a].main_class_count, s)
-                ob = analysis.track_outcomes(results[b], results[b].main_class_count, s)
-                t = paired_test(oa, ob) if oa is not None and ob is not None else None
+                t = v.paired(s)[(a, b)]
                 cells += ["", "no shared per-track data"] if t is None else [
                     f"{100 * t.difference:+.1f}", f"{t.p_value:.4f}" + (" (significant)" if t.significant else "")]
             rows.append(cells)
