@@ -378,14 +378,14 @@ class DemucsSeparator:
 
     def vocals(self, track: Track) -> Path:
         """The cached vocal stem of ``track``, separated now if it is not cached yet."""
-        path = self.stem_file(track)
-        if not path.is_file():
-            self._separate_into_cache(track)
-        return path
+        return self._cached(self.stem_file(track), track)
 
     def instrumental(self, track: Track) -> Path:
         """The cached accompaniment of ``track`` (the non-vocal sources summed), separated now if need be."""
-        path = self.instrumental_file(track)
+        return self._cached(self.instrumental_file(track), track)
+
+    def _cached(self, path: Path, track: Track) -> Path:
+        """``path``, one of ``track``'s two stem files; one separation writes both when it is missing."""
         if not path.is_file():
             self._separate_into_cache(track)
         return path
@@ -395,14 +395,13 @@ class DemucsSeparator:
         from singerbench.progress import progress as progress_lines
 
         target = {"vocals": self.stem_file, "instrumental": self.instrumental_file}[kind]
-        get = self.vocals if kind == "vocals" else self.instrumental
         todo = [t for t in tracks if not target(t).is_file()]
         if todo:
             log.info("separating the %s of %d of %d tracks with %s (cached, resumable)", kind, len(todo), len(tracks),
                      self.model_name)
             # a bar on a terminal, else a line at a bounded interval (singerbench.progress)
             for t in progress_lines(todo, f"separating {kind} ({self.model_name})", bar=progress, unit="track"):
-                get(t)
+                self._cached(target(t), t)
         return [target(t) for t in tracks]
 
     def separate_stems(self, mixture: Path) -> tuple[np.ndarray, np.ndarray, int]:
