@@ -54,13 +54,18 @@ def test_stacked_forward_matches_the_torch_head():
         torch.testing.assert_close(stacked.forward(x, train=False), want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("lrs", [[0.01, 0.001, 0.1], [0.01, 0.01, 0.01]])
-def test_stacked_adam_is_torch_adam_per_run(lrs):
+@pytest.mark.parametrize(("lrs", "shape", "chunk"), [
+    ([0.01, 0.001, 0.1], (4, 5), 1 << 17),
+    ([0.01, 0.01, 0.01], (4, 5), 1 << 17),
+    ([0.01, 0.001, 0.1], (37, 61), 64),  # slices of 64 and a ragged last one per run
+    ([0.01, 0.01, 0.01], (37, 61), 64),  # one shared rate: slices across the runs
+])
+def test_stacked_adam_is_torch_adam_per_run(lrs, shape, chunk):
     g = torch.Generator().manual_seed(0)
-    init = torch.randn(3, 4, 5, generator=g)
-    grads = [torch.randn(3, 4, 5, generator=g) for _ in range(6)]
+    init = torch.randn(3, *shape, generator=g)
+    grads = [torch.randn(3, *shape, generator=g) for _ in range(6)]
     p = init.clone().requires_grad_()
-    opt = StackedAdam([p], lr=0.01, betas=(0.9, 0.999), eps=1e-9, weight_decay=0.01, runs=3)
+    opt = StackedAdam([p], lr=0.01, betas=(0.9, 0.999), eps=1e-9, weight_decay=0.01, runs=3, chunk=chunk)
     opt.lr = torch.tensor(lrs, dtype=torch.float64)
     singles = [init[i].clone().requires_grad_() for i in range(3)]
     torch_opts = [torch.optim.Adam([q], lr=lr, betas=(0.9, 0.999), eps=1e-9, weight_decay=0.01)
