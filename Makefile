@@ -48,12 +48,12 @@ perf: setup
 # The paper's finding, CPU-sized, on the generated singers at scale (preset large: 100 people, 5 engines):
 # train a mixture and a vocal encoder with the contrastive recipe (tiny AST, longer patience than the
 # smoke-test default, 100 epochs at most: each is about 10 s on a CPU core) on large's training songs,
-# then evaluate them, mfcc and speaker on real and cloned tracks. Every large singer is cloned and the
-# reference keeps every cloned target a class, so the class count is all 100 singers (EXPERIMENT_RUN adds
+# then evaluate them, mfcc and speaker on real and cloned tracks, with the class-count sweep 10, 25, 50, 100
+# (every large singer is cloned, so the steps below 100 score the real tracks only; EXPERIMENT_RUN adds
 # run options). The two trained encoders are committed: a weights folder with its model.safetensors is
 # not trained again (delete it to retrain); an evaluation already run is a store hit.
 EXPERIMENT_DATA ?= --dataset synth --synth-preset large
-EXPERIMENT_RUN ?= --probe
+EXPERIMENT_RUN ?= --probe --sweep
 EXPERIMENT_TRAIN ?= --tiny --max-epochs 100 --set train_iterations=16 \
 	--set lr_patience=10 --set stop_patience=30
 experiment: setup

@@ -93,18 +93,16 @@ class Preset:
             d.pop(k)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
-    def sweep_counts(self, n_singers: int, n_required: int = 0) -> list[int]:
+    def sweep_counts(self, n_singers: int) -> list[int]:
         """The paper's class-count sweep for a dataset with ``n_singers`` singers.
 
-        Steps above ``n_singers`` or below ``n_required`` (the cloned targets that must be classes) are dropped.
-        A dataset smaller than the first step gets the ``small_sweep`` steps that fit it, then all its singers;
-        a dataset with no usable step gets one count: all its singers.
+        Steps above ``n_singers`` are dropped. A dataset no larger than the first step gets the ``small_sweep``
+        steps below its size, then all its singers. Steps below the number of cloned target singers stay: they
+        score the real test tracks only (see ``protocol.run_protocol``).
         """
-        counts = [
-            c for c in range(self.sweep_start, self.sweep_stop + 1, self.sweep_step) if n_required <= c <= n_singers
-        ]
-        if n_singers < self.sweep_start:
-            counts = [c for c in self.small_sweep if max(2, n_required) <= c < n_singers] + [n_singers]
+        counts = [c for c in range(self.sweep_start, self.sweep_stop + 1, self.sweep_step) if c <= n_singers]
+        if n_singers <= self.sweep_start:
+            counts = [c for c in self.small_sweep if 2 <= c < n_singers] + [n_singers]
         return counts or [n_singers]
 
 

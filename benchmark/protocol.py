@@ -26,7 +26,9 @@ from singerbench.progress import Progress
 
 TEST_SET = "test"
 """The eval set holding the real test tracks, one per singer: at a reduced class count only the test tracks of
-included singers are evaluated. The targets of every *other* eval set (e.g. ``cloned``) are always classes."""
+included singers are evaluated. The targets of every *other* eval set (e.g. ``cloned``) are always classes; at a
+class count below their number (a *real-only* step) those sets are not scored and the classes are a uniform
+sample of all singers."""
 
 
 
@@ -505,6 +507,7 @@ def run_protocol(
 
     ``class_counts`` defaults to one step with all singers. Per step, the singers named by any non-``test``
     eval set are always classes, the rest are sampled per run; ``test`` is scored on the included singers only.
+    A step below the number of those singers is real-only: a uniform sample of all singers, ``test`` alone scored.
     The runs of a class count are trained together, ``group_size`` at a time (default: all); a run's numbers
     do not depend on the grouping (``group_size=1`` trains one run at a time).
     """
@@ -517,11 +520,8 @@ def run_protocol(
     if len(set(counts)) != len(counts):
         raise UserError(f"class counts {counts} repeat a value")
     for c in counts:
-        if c > n or c < max(2, len(required)):
-            raise UserError(
-                f"class count {c} is out of range: it must lie between {max(2, len(required))} (the singers "
-                f"cloned tracks name, at least 2) and {n} (all singers)"
-            )
+        if c > n or c < 2:
+            raise UserError(f"class count {c} is out of range: it must lie between 2 and {n} (all singers)")
     dev = _device(device)
     t0 = time.perf_counter()
 
@@ -544,13 +544,15 @@ def run_protocol(
     # a bar on a terminal, else a log line per stage and at a bounded interval (runs, epochs: singerbench.progress)
     with _deterministic(dev), Progress("protocol", len(counts) * runs, "run", bar=progress) as bar:
         for c in counts:
+            real_only = c < len(required)  # the cloned targets cannot all be classes: score real tracks only
             for first in range(0, runs, group):
                 members = list(range(first, min(runs, first + group)))
                 seeds = [run_seed(seed, r) for r in members]
                 classes, plans = [], []
                 for s in seeds:
                     streams = run_streams(s, c)
-                    cls = select_classes(n, required, c, np.random.default_rng(streams["classes"]))
+                    cls = select_classes(n, () if real_only else required, c,
+                                         np.random.default_rng(streams["classes"]))
                     classes.append(cls)
                     plans.append(_plan_run(
                         data=data, preset=preset, dim=dim, train_ranges=train_ranges, val_ranges=val_ranges,
@@ -566,7 +568,7 @@ def run_protocol(
                 with threads_for(preset, dim, c):
                     heads, courses = train_group(plans, x_train, x_val_all, preset, on_epoch=on_epoch)
                     for name, tracks in data.eval_sets.items():
-                        if name not in eval_stacks:
+                        if name not in eval_stacks or (real_only and name != TEST_SET):
                             continue
                         xs, rs = eval_stacks[name]
                         probs = heads.probabilities(xs)  # one pass over the set for every run of the group

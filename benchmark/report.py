@@ -199,7 +199,8 @@ def variant_figures(v: Variant, probe_rows: dict[int, ProbeRow]) -> tuple[list[F
         cap = "Fig. 1 — top-1 against the number of classes (solid: real test tracks, dashed: cloned; whiskers: " \
               "95 % bootstrap CI)"
         if len(counts) == 1:
-            notes.append("Fig. 1 has a single class count: run with --sweep for more (one step is all a dataset has when it has 10 singers or fewer, or when its clones name every singer, who must all be classes).")
+            notes.append("Fig. 1 has a single class count: run with --sweep for more (a dataset of 10 singers or "
+                         "fewer has one step).")
         figs.append(Figure(f"{slug}-fig1-classes", cap, line_chart(cap, series, x_label="classes",
                                                                    figure_id=f"{slug}-fig1")))
 

@@ -159,13 +159,12 @@ def track_info(manifest: Manifest) -> dict[str, dict]:
 
 
 def class_counts_for(req: RunRequest, manifest: Manifest, preset: Preset) -> list[int] | None:
-    """The class counts to run: the preset's sweep with ``--sweep`` (cloned targets always classes), else as asked."""
+    """The class counts to run: the preset's sweep with ``--sweep``, else as asked."""
     if not req.sweep:
         return req.class_counts
     if req.class_counts:
         raise UserError("--sweep and --class-counts both name class counts; give one of them")
-    required = {s for role in EVAL_ROLES if role != "test" for t in manifest.by_role(role) for s in t.singers}
-    return preset.sweep_counts(len(manifest.singers), len(required))
+    return preset.sweep_counts(len(manifest.singers))
 
 
 def make_separator(name: str | None, cache_dir: Path | None, device: str):

@@ -111,12 +111,11 @@ def test_params_and_sweep_counts():
     assert "name" not in params and params["adam_betas"] == [0.9, 0.999] and params["lr"] == 0.01
     assert PAPER.sweep_counts(1000) == list(range(100, 1001, 100))
     assert PAPER.sweep_counts(450) == [100, 200, 300, 400]
-    assert PAPER.sweep_counts(450, n_required=150) == [200, 300, 400]
     assert PAPER.sweep_counts(10) == [10]  # small sets: the small steps that fit, then all singers
     assert PAPER.sweep_counts(60) == [10, 25, 50, 60]
-    assert PAPER.sweep_counts(60, n_required=12) == [25, 50, 60]  # the cloned targets are always classes
     assert PAPER.sweep_counts(30) == [10, 25, 30] and PAPER.sweep_counts(4) == [4]
-    assert PAPER.sweep_counts(100) == [100] and params["small_sweep"] == [10, 25, 50]
+    assert PAPER.sweep_counts(100) == [10, 25, 50, 100] and params["small_sweep"] == [10, 25, 50]
+    assert PAPER.sweep_counts(101) == [100]
 
 
 # --- the vote, top-k and the multi-target rule ----------------------------------------------------------------
@@ -312,8 +311,8 @@ def test_bad_inputs_name_the_track(breakage, message):
 
 def test_bad_class_counts_and_runs():
     data = make_data(cloned=[(0, 1), (2,)])
-    with pytest.raises(UserError, match="class count 2 is out of range"):
-        run_protocol(data, SMALL, runs=1, class_counts=[2], progress=False)
+    with pytest.raises(UserError, match="class count 1 is out of range: it must lie between 2 and 8"):
+        run_protocol(data, SMALL, runs=1, class_counts=[1], progress=False)
     with pytest.raises(UserError, match="class count 9"):
         run_protocol(data, SMALL, runs=1, class_counts=[9], progress=False)
     with pytest.raises(UserError, match="runs"):
@@ -321,6 +320,20 @@ def test_bad_class_counts_and_runs():
 
 
 # --- whole runs -----------------------------------------------------------------------------------------------
+
+
+def test_a_step_below_the_cloned_targets_scores_real_tracks_only():
+    """Class count 2 < the 3 cloned target singers: classes drawn from all singers, the cloned set not scored;
+    the full step beside it is unchanged by the real-only one (a step's numbers depend on its own streams)."""
+    data = make_data(cloned=[(0, 1), (2,)])
+    both = run_protocol(data, QUICK, runs=3, seed=1, class_counts=[2, 8], progress=False)
+    alone = run_protocol(data, QUICK, runs=3, seed=1, class_counts=[8], progress=False)
+    real_only = [r for r in both.results if r.class_count == 2]
+    assert [set(r.evals) for r in real_only] == [{"test"}] * 3
+    assert all(r.evals["test"].n_tracks == 2 for r in real_only)
+    assert any(not set(r.classes) <= {"singer0", "singer1", "singer2"} for r in real_only)  # not the targets
+    assert set(both.aggregate()[2]) == {"test"} and set(both.aggregate()[8]) == {"test", "cloned"}
+    assert [r for r in both.results if r.class_count == 8] == alone.results
 
 
 def test_separated_clusters_are_identified_with_the_quick_preset():
