@@ -48,13 +48,17 @@ def main(argv: list[str] | None = None) -> None:
     scale.add_argument("--probe-epochs", type=int, default=3,
                        help="epochs of the side-by-side one-run vs grouped measurement")
     scale.add_argument("--no-full", action="store_true", help="skip the whole (uncapped) protocol")
+    scale.add_argument("--full-runs", type=int, default=None,
+                       help="runs of the whole protocol (default: --runs); fewer measure a run's epochs sooner, "
+                            "and the time of --runs runs is then projected from them")
     args = parser.parse_args(argv)
     if args.scale:
         from singerbench.perfscale import ScaleConfig
         from singerbench.perfscale import main as scale_main
 
         cfg = ScaleConfig(singers=args.singers, dim=args.dim, runs=args.runs)
-        scale_main(cfg, args.protocol_preset, probe_epochs=args.probe_epochs, full=not args.no_full)
+        scale_main(cfg, args.protocol_preset, probe_epochs=args.probe_epochs, full=not args.no_full,
+                   full_runs=args.full_runs)
         return
 
     manifest = load(preset=args.preset, seed=0, cache_dir=args.cache_dir, progress=False)

@@ -96,8 +96,12 @@ def _load() -> str:
         return "unknown"
 
 
-def main(cfg: ScaleConfig, preset_name: str = "paper", probe_epochs: int = 3, full: bool = True) -> None:
-    """Print the one-run-at-a-time and the grouped path side by side (capped epochs), then the whole protocol."""
+def main(cfg: ScaleConfig, preset_name: str = "paper", probe_epochs: int = 3, full: bool = True,
+         full_runs: int | None = None) -> None:
+    """Print the one-run-at-a-time and the grouped path side by side (capped epochs), then the whole protocol
+    (``full_runs`` runs, by default all) and what ``cfg.runs`` runs take at its epoch counts: projected from the
+    grouped speed, and at the measured matmul peak (a floor no implementation in float32 on this machine
+    beats)."""
     preset = get_preset(preset_name)
     t0 = time.perf_counter()
     data = scale_data(cfg)
@@ -121,10 +125,15 @@ def main(cfg: ScaleConfig, preset_name: str = "paper", probe_epochs: int = 3, fu
           f"epochs per run (the paper preset's epoch count depends on the data; the full run below measures it)")
     if not full:
         return
-    whole = measure(data, preset, runs=cfg.runs, group_size=None, seed=cfg.seed)
+    n_full = cfg.runs if full_runs is None else max(1, min(int(full_runs), cfg.runs))
+    whole = measure(data, preset, runs=n_full, group_size=None, seed=cfg.seed)
     ep = whole["epochs"]
-    print(f"protocol: {cfg.runs} runs in {whole['seconds']:.0f} s ({whole['seconds'] / 60:.1f} min, "
-          f"{whole['seconds'] / cfg.runs:.1f} s per run), epochs {min(ep)}-{max(ep)} (mean {np.mean(ep):.0f}), "
+    print(f"protocol: {n_full} run(s) in {whole['seconds']:.0f} s ({whole['seconds'] / 60:.1f} min, "
+          f"{whole['seconds'] / n_full:.1f} s per run), epochs {min(ep)}-{max(ep)} (mean {np.mean(ep):.0f}), "
           f"{whole['steps_per_s']:.1f} head steps/s, {whole['flops_per_s'] / peak:.0%} of peak, "
           f"test top-1 {np.mean(whole['top1']):.1%}, max_epochs bound: {whole['max_epochs_bound']}, "
           f"load average {_load()}")
+    flops = whole["flops_per_s"] * whole["seconds"] / n_full * cfg.runs  # the runs' work at the measured epochs
+    projected = per_epoch * float(np.mean(ep)) * cfg.runs if n_full < cfg.runs else whole["seconds"]
+    print(f"{cfg.runs} runs:  {'projected' if n_full < cfg.runs else 'measured'} {projected / 60:.1f} min at the "
+          f"grouped speed above; at 100 % of the measured peak the same work takes {flops / peak / 60:.1f} min")

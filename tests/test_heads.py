@@ -96,3 +96,18 @@ def test_plateau_schedule_matches_torch(patience):
         assert lr == opt.param_groups[0]["lr"]
     assert min(seen) < 0.01  # the schedule did reduce
     assert np.isclose(min(seen), 1e-5) or patience > 0
+
+
+def test_scale_benchmark_reports_the_projection_and_the_peak_floor(capsys):
+    """`perf --scale` on a small case: side-by-side capped timings, one whole run, then the projection of all
+    runs from it and the time the same work takes at the measured matmul peak (which must be the shorter)."""
+    import re
+
+    from singerbench.perfscale import ScaleConfig, main
+
+    main(ScaleConfig(singers=6, dim=8, segments=4, runs=3), "quick", probe_epochs=1, full_runs=1)
+    out = capsys.readouterr().out
+    assert "alone:" in out and "together:" in out and "protocol: 1 run(s) in" in out
+    m = re.search(r"3 runs:  projected ([\d.]+) min .* the same work takes ([\d.]+) min", out)
+    assert m is not None, out
+    assert float(m.group(2)) <= float(m.group(1))
