@@ -1,7 +1,8 @@
 """Vocal activity detection on 3 s segments, for mixtures and vocal stems, with no downloadable weights.
 
 The paper kept tracks vocal in at least half of their 3 s segments and embedded only 6 s segments with the
-voice active; it used a small classifier of 3 s segments. This one is an ensemble of small MLPs on signal
+voice active; it used a small classifier of 3 s segments. :func:`vocal_offsets` does both (the track rule:
+:data:`MIN_VOCAL_SHARE`). This one is an ensemble of small MLPs on signal
 statistics of each segment (log-mel level and spread, voice-band flux, syllabic modulation, flatness, level
 relative to the track, cepstral pitch behaviour, how the spectral shape and the partials move: a voice wavers
 and glides where keys and organ pipes hold; the same relative to the track's median segment are computed but
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -285,18 +287,65 @@ def detect_vocal_segments(
     return (probs >= threshold).astype(np.int8)
 
 
-def vocal_offsets(
-    path: Path | str,
-    segment_seconds: float = 6.0,
-    threshold: float = DEFAULT_THRESHOLD,
-    vad_seconds: float = 3.0,
-) -> list[float]:
-    """Start times of non-overlapping ``segment_seconds`` segments made only of vocal ``vad_seconds`` segments."""
-    if segment_seconds < vad_seconds or segment_seconds % vad_seconds:
-        raise UserError(f"segment length {segment_seconds} s must be a multiple of the VAD's {vad_seconds} s")
-    wave, sr = read_mono(path)
-    flags = detect_vocal_segments(wave, sr, vad_seconds, threshold)
-    per = int(segment_seconds // vad_seconds)
+#: The paper's track-level rule (Desblancs et al. 2024, "From Real to Cloned Singer Identification", section on
+#: data): a track is kept only when its voice is active in at least half of its 3 s segments. It is what keeps
+#: an instrumental track out when the segment detector errs on a few of its segments (the held-out organ_swing
+#: backing, the real instrumental Vibe Ace: docs/datasets.md, "Vocal activity detection").
+MIN_VOCAL_SHARE = 0.5
+
+
+def vocal_share(flags: np.ndarray | Sequence[int]) -> float:
+    """Share of a track's segments flagged vocal (0 for a track too short for one segment)."""
+    flags = np.asarray(flags)
+    return float(flags.mean()) if flags.size else 0.0
+
+
+def track_is_vocal(flags: np.ndarray | Sequence[int], min_share: float = MIN_VOCAL_SHARE) -> bool:
+    """The track rule: vocal in at least ``min_share`` of its segments (and at least one of them)."""
+    flags = np.asarray(flags)
+    return bool(flags.any()) and vocal_share(flags) >= min_share
+
+
+def offsets_source(threshold: float = DEFAULT_THRESHOLD, min_share: float = MIN_VOCAL_SHARE) -> str:
+    """How VAD offsets were made, for a result's provenance: ``vad@<threshold>,share>=<min_share>``."""
+    return f"vad@{threshold:g},share>={min_share:g}"
+
+
+@dataclass(frozen=True)
+class TrackVocals:
+    """What the detector found in one track: its segment flags, the share vocal, and the 6 s offsets (none
+    when the track fails the track rule)."""
+
+    flags: tuple[int, ...]
+    min_share: float
+    offsets: tuple[float, ...]
+
+    @property
+    def share(self) -> float:
+        return vocal_share(self.flags)
+
+    @property
+    def vocal(self) -> bool:
+        return track_is_vocal(self.flags, self.min_share)
+
+    def why_empty(self, vad_seconds: float = 3.0) -> str:
+        """Why no offsets came out, in a few words (empty when there are offsets)."""
+        if self.offsets:
+            return ""
+        n, k = len(self.flags), int(sum(self.flags))
+        if n == 0:
+            return f"shorter than one {vad_seconds:g} s segment"
+        if not self.vocal and k:
+            return (f"vocal in {k} of {n} {vad_seconds:g} s segments ({self.share:.0%}), under the "
+                    f"{self.min_share:.0%} the track rule needs")
+        if not k:
+            return f"vocal in none of its {n} {vad_seconds:g} s segments"
+        return f"vocal in {k} of {n} {vad_seconds:g} s segments, never two in a row"
+
+
+def offsets_from_flags(flags: np.ndarray | Sequence[int], per: int, vad_seconds: float = 3.0) -> list[float]:
+    """Start times of non-overlapping runs of ``per`` consecutive vocal segments."""
+    flags = np.asarray(flags)
     out, k = [], 0
     while k + per <= len(flags):
         if flags[k : k + per].all():
@@ -305,6 +354,38 @@ def vocal_offsets(
         else:
             k += 1
     return out
+
+
+def track_vocals(
+    path: Path | str,
+    segment_seconds: float = 6.0,
+    threshold: float = DEFAULT_THRESHOLD,
+    vad_seconds: float = 3.0,
+    min_share: float = MIN_VOCAL_SHARE,
+) -> TrackVocals:
+    """Run the detector on a file: segment flags, and the ``segment_seconds`` offsets made only of vocal
+    ``vad_seconds`` segments, kept only when the track passes the track rule (:data:`MIN_VOCAL_SHARE`)."""
+    if segment_seconds < vad_seconds or segment_seconds % vad_seconds:
+        raise UserError(f"segment length {segment_seconds} s must be a multiple of the VAD's {vad_seconds} s")
+    if not 0.0 <= min_share <= 1.0:
+        raise UserError(f"the VAD's minimum vocal share must lie in [0, 1], got {min_share}")
+    wave, sr = read_mono(path)
+    flags = detect_vocal_segments(wave, sr, vad_seconds, threshold)
+    offs = offsets_from_flags(flags, int(segment_seconds // vad_seconds), vad_seconds)
+    kept = tuple(offs) if track_is_vocal(flags, min_share) else ()
+    return TrackVocals(tuple(int(f) for f in flags), min_share, kept)
+
+
+def vocal_offsets(
+    path: Path | str,
+    segment_seconds: float = 6.0,
+    threshold: float = DEFAULT_THRESHOLD,
+    vad_seconds: float = 3.0,
+    min_share: float = MIN_VOCAL_SHARE,
+) -> list[float]:
+    """Start times of non-overlapping ``segment_seconds`` segments made only of vocal ``vad_seconds`` segments;
+    none for a track vocal in fewer than ``min_share`` of its segments (the track rule)."""
+    return list(track_vocals(path, segment_seconds, threshold, vad_seconds, min_share).offsets)
 
 
 # --- ground truth, training and evaluation ----------------------------------------------------------------
@@ -523,6 +604,49 @@ def recordings_corpus(audio_dir: Path, out_dir: Path, seed: int = 0, n_tracks: i
     return tracks
 
 
+def track_level(scored: dict, voiceless: dict[str, Path], song: Path | None = None,
+                threshold: float = DEFAULT_THRESHOLD, min_share: float = MIN_VOCAL_SHARE,
+                weights: Path = WEIGHTS_PATH, cache: Path | None = None,
+                log: Callable[[str], None] = print) -> dict:
+    """The track rule on the scored sets: per set and input kind, how many sung tracks it keeps (track-level
+    recall) and the lowest share flagged; per voiceless file, its share flagged and whether the rule would
+    take it as sung (a track-level false positive); the real song's share. Also how many sung tracks are vocal
+    in fewer than ``min_share`` of their segments by their stems' exact activity (the rule drops those by
+    design)."""
+    w = doc_weights(Path(weights))
+
+    def flags(path: Path) -> np.ndarray:
+        return (_predict(file_features(path, cache=cache), w) >= threshold).astype(np.int8)
+
+    out: dict = {"threshold": threshold, "min_share": min_share, "sets": {}, "voiceless": {}}
+    for name, manifest in scored.items():
+        tracks = [t for t in manifest.tracks if t.vocals is not None]
+        gt_low = sum(vocal_share(stem_activity(*read_mono(t.vocals))) < min_share for t in tracks)
+        out["sets"][name] = {"tracks": len(tracks), "under the share by ground truth": int(gt_low)}
+        for kind in ("mixture", "vocals"):
+            shares = {t.id: (vocal_share(f := flags(t.audio if kind == "mixture" else t.vocals)),
+                             track_is_vocal(f, min_share)) for t in tracks}
+            rejected = sorted(k for k, (_, ok) in shares.items() if not ok)
+            low = min(sh for sh, _ in shares.values())
+            out["sets"][name][kind] = {"kept": len(tracks) - len(rejected), "lowest share": low,
+                                       "rejected": {k: shares[k][0] for k in rejected}}
+            log(f"{name:18s} {kind:8s} kept {len(tracks) - len(rejected)} of {len(tracks)} tracks "
+                f"(lowest share flagged {low:.2f}; {gt_low} under {min_share:.0%} by ground truth)"
+                + (f"; rejected: {', '.join(f'{k} {shares[k][0]:.2f}' for k in rejected)}" if rejected else ""))
+    for name, path in voiceless.items():
+        f = flags(path)
+        out["voiceless"][name] = {"share": vocal_share(f), "segments": int(f.size),
+                                  "taken as sung": track_is_vocal(f, min_share)}
+        log(f"voiceless {name:36s} {int(f.sum())} of {f.size} segments flagged, "
+            f"{'TAKEN AS SUNG' if track_is_vocal(f, min_share) else 'not sung'}")
+    if song is not None and song.exists():
+        f = flags(song)
+        out["song"] = {"share": vocal_share(f), "segments": int(f.size), "kept": track_is_vocal(f, min_share)}
+        log(f"real song with a lead vocal ({song.name}): {int(f.sum())} of {f.size} segments flagged "
+            f"({vocal_share(f):.2f}), {'kept' if track_is_vocal(f, min_share) else 'REJECTED'}")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m singerbench.vad --recordings ../shared/data/audio``: refit the shipped weights, then score them.
 
@@ -532,6 +656,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     generated singers of seed 0, readings of seed 7, the seed-0 voices over the held-out backing families
     (organ swing, harp and strings), and the voiceless files of seed 0 (noise, silence, every family's backing
     alone, a real instrumental). With ``--cache-dir``, corpora and features are kept under DIR/vad.
+    ``--track-rule`` fits nothing: it prints the track rule's figures (:func:`track_level`) for the weights.
     """
     import argparse
     import tempfile
@@ -543,9 +668,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--recordings", type=Path, required=True, help="../shared/data/audio")
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--track-rule", action="store_true",
+                        help="no refit: the shipped weights' track rule (MIN_VOCAL_SHARE) on the scored sets")
+    parser.add_argument("--min-share", type=float, default=MIN_VOCAL_SHARE, help="with --track-rule")
     args = parser.parse_args(argv)
 
     start = time.monotonic()
+    if args.track_rule:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = args.cache_dir / "vad" if args.cache_dir is not None else Path(tmp)
+            scored, voiceless = vadcorpus.scored_corpora(args.recordings, work, args.cache_dir)
+            track_level(scored, voiceless, Path(args.recordings) / "karissa_hobbs-lets_go_fishin.ogg",
+                        min_share=args.min_share, weights=args.out, cache=work / "features")
+        print(f"track rule scored in {time.monotonic() - start:.0f} s")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = args.cache_dir / "vad" if args.cache_dir is not None else Path(tmp)
         features = work / "features"

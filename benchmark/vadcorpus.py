@@ -286,16 +286,29 @@ def build_corpora(recordings: Path, work: Path, cache_dir: Path | None = None,
         voiceless += backings
         step(f"sustained-family backings, seed {seed}")
     voiceless += list(negatives(work / "negatives-seed1", seed=1, held_out=False).values())
+    scored, scored_voiceless = scored_corpora(recordings, work, cache_dir, log)
+    return Corpora(labelled, voiceless, scored, scored_voiceless)
+
+
+def scored_corpora(recordings: Path, work: Path, cache_dir: Path | None = None,
+                   log: Callable[[str], None] = print) -> tuple[dict[str, Manifest], dict[str, Path]]:
+    """The scored half of :func:`build_corpora` alone (labelled sets by name, voiceless files by name): what
+    scoring the shipped weights needs, without rendering the fit's corpora."""
+    from singerbench.datasets.synth import corpus_dir, load
+    from singerbench.vad import recordings_corpus
+
+    start = time.monotonic()
+    work = Path(work)
     scored_synth = load(preset="tiny", seed=SCORED_SYNTH_SEED, cache_dir=cache_dir, progress=False)
     scored_name = corpus_dir("tiny", SCORED_SYNTH_SEED, cache_dir).name
     held = held_out_mixtures(scored_synth, work / f"held-{scored_name}-seed0", seed=0)
-    step(f"scored singers {scored_name} and their held-out backings")
+    log(f"vad corpora: scored singers {scored_name} and their held-out backings ({time.monotonic() - start:.0f} s)")
     scored = {
         f"synth tiny seed {SCORED_SYNTH_SEED}": scored_synth,
         "readings seed 7": Manifest(
             "readings", recordings_corpus(recordings, work / "readings-seed7", seed=7, n_tracks=6), ["reader"]),
         "held-out backings": Manifest("held", held, sorted({s for t in held for s in t.singers})),
     }
-    scored_voiceless = negatives(work / "negatives-seed0", recordings, scored_synth, seed=0)
-    step("voiceless files")
-    return Corpora(labelled, voiceless, scored, scored_voiceless)
+    voiceless = negatives(work / "negatives-seed0", recordings, scored_synth, seed=0)
+    log(f"vad corpora: voiceless files ({time.monotonic() - start:.0f} s)")
+    return scored, voiceless

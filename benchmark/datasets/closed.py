@@ -232,30 +232,34 @@ def rows_to_tracks(
         if t.vocal_offsets:
             out.append(t)
             continue
-        offs, source = _computed_offsets(t, offsets)
+        offs, source, why = _computed_offsets(t, offsets)
         if not offs:
-            empty.append(f"{t.id} ({t.vocals or t.audio})")
+            empty.append(f"{t.id} ({t.vocals or t.audio}{': ' + why if why else ''})")
         out.append(replace(t, vocal_offsets=tuple(offs), offsets_from=source))
     if empty:
         raise _problems(
             path, empty,
-            "tracks with no 6 s segment where the vocal detector hears the voice (use --offsets hop to take "
-            "every 6 s, or give a vocal_offsets column for these rows)",
+            "tracks with no 6 s segment where the vocal detector hears the voice, or vocal in too few of their "
+            "3 s segments to count as sung (use --offsets hop to take every 6 s, or give a vocal_offsets column "
+            "for these rows)",
         )
     return out
 
 
-def _computed_offsets(track: Track, mode: str) -> tuple[list[float], str]:
-    """Offsets for a row without them, and where they came from (``hop`` or ``vad@<threshold>``)."""
+def _computed_offsets(track: Track, mode: str) -> tuple[list[float], str, str]:
+    """Offsets for a row without them, where they came from (``hop`` or ``vad@<threshold>,share>=<share>``) and,
+    when there are none, why not."""
     if mode == "hop":
         try:
             duration = sf.info(str(track.audio)).duration
         except (sf.LibsndfileError, RuntimeError) as e:
             raise UserError(f"cannot read audio {track.audio}: {e}") from None
-        return [6.0 * i for i in range(int(duration // 6.0))], "hop"
-    from singerbench.vad import DEFAULT_THRESHOLD, vocal_offsets
+        offs = [6.0 * i for i in range(int(duration // 6.0))]
+        return offs, "hop", "" if offs else "shorter than 6 s"
+    from singerbench.vad import DEFAULT_THRESHOLD, MIN_VOCAL_SHARE, offsets_source, track_vocals
 
-    return vocal_offsets(track.vocals or track.audio), f"vad@{DEFAULT_THRESHOLD:g}"
+    found = track_vocals(track.vocals or track.audio, threshold=DEFAULT_THRESHOLD, min_share=MIN_VOCAL_SHARE)
+    return list(found.offsets), offsets_source(DEFAULT_THRESHOLD, MIN_VOCAL_SHARE), found.why_empty()
 
 
 def load_manifest_file(
