@@ -131,8 +131,8 @@ def ray_engine(job: EmbedJob, store: EmbeddingStore, embedder: Embedder, manifes
                 compute=ray.data.ActorPoolStrategy(size=min(actors, len(batches))),
                 num_gpus=gpus,
                 num_cpus=1 if not gpus else 0,
-                max_restarts=-1,
-                max_task_retries=-1,
+                # a dead actor is restarted and its batch retried: Ray Data's defaults for actor pools
+                # (max_restarts=-1, max_task_retries=-1; passing them is deprecated from Ray 2.60)
             )
             embedded = sum(int(np.sum(b["embedded"])) for b in out.iter_batches(batch_size=None))
             if embedded != computed:

@@ -79,3 +79,56 @@ def test_ray_engine_on_a_local_ray_equals_the_local_engine(tiny_synth, cache, tm
     code, _, err = run_cli([*args, *cache, "--engine", "ray", "-o", str(tmp_path / "again.json")], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "again.json").read_text())["store"] == {"computed": 0, "reused": n}
+
+
+CRASH_ONCE = '''
+import os
+from pathlib import Path
+
+from singerbench.baselines.mfcc import MFCCEmbedder
+
+MARKER = Path({marker!r})
+DRIVER = {driver}
+
+
+class CrashOnce(MFCCEmbedder):
+    """mfcc, except that the first Ray worker to reach its second batch dies there (its process exits)."""
+
+    name = "crash-once"
+    calls = 0
+
+    def embed(self, batch):
+        CrashOnce.calls += 1
+        if os.getpid() != DRIVER and CrashOnce.calls == 2 and not MARKER.exists():
+            MARKER.write_text(str(os.getpid()))
+            os._exit(1)
+        return super().embed(batch)
+'''
+
+
+@pytest.mark.slow
+def test_ray_engine_resumes_after_a_killed_worker(tiny_synth, cache, tmp_path, capsys):
+    """A worker process dies after writing its first batch: Ray restarts it and retries the lost batch, and the
+    run ends with the local engine's store counts, scores and per-run details."""
+    import os
+
+    pytest.importorskip("ray")
+    marker = tmp_path / "worker-died"
+    plugin = tmp_path / "crash_once.py"
+    plugin.write_text(CRASH_ONCE.format(marker=str(marker), driver=os.getpid()))
+    args = ["run", "--model", f"{plugin}:CrashOnce", "--dataset", "synth", "--synth-preset", "tiny", *QUICK,
+            "--batch-size", "8"]
+    code, _, err = run_cli([*args, *cache, "--engine", "ray", "-o", str(tmp_path / "ray.json")], capsys)
+    assert code == 0, err
+    assert marker.exists() and int(marker.read_text()) != os.getpid()  # a worker did die mid-run
+    local_cache = tmp_path / "other"
+    local_cache.mkdir()
+    (local_cache / "synth").symlink_to((tmp_path / "cache" / "synth").resolve())
+    code, _, err = run_cli([*args, "--cache-dir", str(local_cache), "--no-progress", "-o",
+                            str(tmp_path / "local.json")], capsys)
+    assert code == 0, err
+    ray_doc, local_doc = (json.loads((tmp_path / f"{k}.json").read_text()) for k in ("ray", "local"))
+    n = sum(len(t.vocal_offsets) for t in tiny_synth.tracks)
+    assert ray_doc["store"] == local_doc["store"] == {"computed": n, "reused": 0}
+    assert ray_doc["scores"] == local_doc["scores"]
+    assert ray_doc["run_details"] == local_doc["run_details"]
