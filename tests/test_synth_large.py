@@ -97,15 +97,15 @@ def test_realism_rings_on_masters_both_stems_and_draws_its_parameters() -> None:
     assert realism.draw(rng, False, False, 0.0) == realism.Realism()
 
 
-DISTINCT_NOT_MET = ("target not met (README, docs/synth.md): on sung material the speaker encoder confuses "
-                    "voices of one engine; measured 10 of 15 phrases here, 49 % among all 100 voices")
+PHRASE_TARGET_NOT_MET = ("the strict per-phrase figure (README, docs/synth.md): one new 6 s phrase named against "
+                         "a 2-phrase enrolment; measured 10 of 15 phrases here, 49 % among all 100 voices")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=DISTINCT_NOT_MET)
-def test_sung_identities_are_told_apart_among_a_few_voices() -> None:
-    """One voice per engine, three sung phrases each: the speaker plugin names every phrase's singer (28 s on
-    an idle 2-core machine)."""
+@pytest.mark.xfail(strict=True, reason=PHRASE_TARGET_NOT_MET)
+def test_sung_phrases_are_told_apart_among_a_few_voices() -> None:
+    """One voice per engine, three new sung phrases each: the speaker plugin names every phrase's singer
+    (28 s on an idle 2-core machine). The voice-level target is the corpus test below."""
     from singerbench.synthgen.distinct import identification_rate
 
     pytest.importorskip("resemblyzer")
@@ -117,13 +117,21 @@ def test_sung_identities_are_told_apart_among_a_few_voices() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=DISTINCT_NOT_MET)
-def test_all_sung_identities_are_distinct(singers: list[str]) -> None:
-    """Every person, three sung phrases each: >= 95 % named right among all voices (the README's figure)."""
-    from singerbench.synthgen.distinct import identification_rate
+def test_all_sung_identities_are_distinct_on_the_large_corpus(singers: list[str]) -> None:
+    """Issue 9's target: on the rendered `large` corpus with confound 0 (a song's backing says nothing of its
+    singer), the speaker plugin, enrolled on each singer's training songs, names >= 95 % of the held-out real
+    songs among all voices (measured: 98.0 %, 96 of 100 voices with both songs right; docs/synth.md). Needs the corpus rendered:
+    `singerbench synth --preset large --confound 0`; its embeddings are computed once into the user store."""
+    from singerbench.synthgen.distinct import corpus_embeddings, corpus_identification
 
-    rate, wrong = identification_rate(singers, n=3)
-    assert rate >= 0.95, wrong
+    pytest.importorskip("resemblyzer")
+    try:
+        manifest, table, _ = corpus_embeddings("large", confound=0.0, progress=False)
+    except UserError as e:
+        pytest.skip(str(e))
+    figures = corpus_identification(manifest, table)
+    assert figures["voices"] == len(singers) and figures["held_out_songs"] == 2 * len(singers)
+    assert figures["identified"] >= 0.95, figures["confusions"]
 
 
 def test_make_system_installs_every_package_of_the_voices_table() -> None:
