@@ -120,9 +120,11 @@ def main(cfg: ScaleConfig, preset_name: str = "paper", probe_epochs: int = 3, fu
               f"{m['flops_per_s'] / peak:.0%} of peak")
     print(f"ratio:    the {cfg.runs} runs together train {group['steps_per_s'] / alone['steps_per_s']:.2f}x "
           f"the head steps per second of one run alone")
-    per_epoch = group["seconds"] / cfg.runs / probe_epochs  # includes the evaluation, spread over the epochs
-    print(f"estimate: at this speed the {cfg.runs} runs take {per_epoch * cfg.runs * 100 / 60:.0f} min per 100 "
-          f"epochs per run (the paper preset's epoch count depends on the data; the full run below measures it)")
+    step_f, val_f = head_flops(preset, data.dim, len(data.singers))
+    epoch_f = preset.steps_per_epoch * step_f + val_f  # one run-epoch: its training steps and its validation
+    print(f"estimate: at this speed the {cfg.runs} runs take {cfg.runs * 100 * epoch_f / group['flops_per_s'] / 60:.0f}"
+          f" min per 100 epochs per run, evaluation aside (the paper preset's epoch count depends on the data; "
+          f"the full run below measures it)")
     if not full:
         return
     n_full = cfg.runs if full_runs is None else max(1, min(int(full_runs), cfg.runs))
@@ -134,6 +136,6 @@ def main(cfg: ScaleConfig, preset_name: str = "paper", probe_epochs: int = 3, fu
           f"test top-1 {np.mean(whole['top1']):.1%}, max_epochs bound: {whole['max_epochs_bound']}, "
           f"load average {_load()}")
     flops = whole["flops_per_s"] * whole["seconds"] / n_full * cfg.runs  # the runs' work at the measured epochs
-    projected = per_epoch * float(np.mean(ep)) * cfg.runs if n_full < cfg.runs else whole["seconds"]
+    projected = flops / group["flops_per_s"] if n_full < cfg.runs else whole["seconds"]
     print(f"{cfg.runs} runs:  {'projected' if n_full < cfg.runs else 'measured'} {projected / 60:.1f} min at the "
-          f"grouped speed above; at 100 % of the measured peak the same work takes {flops / peak / 60:.1f} min")
+          f"grouped FLOP rate above; at 100 % of the measured peak the same work takes {flops / peak / 60:.1f} min")

@@ -93,11 +93,12 @@ def test_report_rebuilds_every_figure_from_the_committed_results_and_draws_their
     docs = [json.loads(p.read_text()) for p in sorted(COMMITTED.rglob("*.json"))]
     fig1 = next(f for f in figures if "fig1" in f)
     points = drawn((out / fig1).read_text())
-    assert len(points) == 2 * len(docs)  # real and cloned per model
+    assert len(points) == sum(len(d["scores"]) for d in docs)  # a point per (class count, real or cloned) score
     for doc in docs:
         for s in doc["scores"]:
             label = "real" if s["eval_set"] == "test" else "cloned"
-            mine = [v for tip, v in points if tip.startswith(doc["model"]["name"]) and f"— {label} at" in tip]
+            mine = [v for tip, v in points
+                    if tip.startswith(doc["model"]["name"]) and f"— {label} at {s['class_count']}:" in tip]
             assert mine == [pytest.approx(s["top1"]["mean"], abs=1e-12)], (doc["model"]["name"], label)
     # the page inlines the same figures, draws what the files record and says what they lack instead of guessing
     page = (out / "index.html").read_text()
