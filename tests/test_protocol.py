@@ -326,8 +326,9 @@ def test_a_step_below_the_cloned_targets_scores_real_tracks_only():
     """Class count 2 < the 3 cloned target singers: classes drawn from all singers, the cloned set not scored;
     the full step beside it is unchanged by the real-only one (a step's numbers depend on its own streams)."""
     data = make_data(cloned=[(0, 1), (2,)])
-    both = run_protocol(data, QUICK, runs=3, seed=1, class_counts=[2, 8], progress=False)
-    alone = run_protocol(data, QUICK, runs=3, seed=1, class_counts=[8], progress=False)
+    small = replace(QUICK, hidden_dim=32)  # the rule, not the head's size, is under test
+    both = run_protocol(data, small, runs=3, seed=1, class_counts=[2, 8], progress=False)
+    alone = run_protocol(data, small, runs=3, seed=1, class_counts=[8], progress=False)
     real_only = [r for r in both.results if r.class_count == 2]
     assert [set(r.evals) for r in real_only] == [{"test"}] * 3
     assert all(r.evals["test"].n_tracks == 2 for r in real_only)
