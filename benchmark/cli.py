@@ -327,16 +327,19 @@ def splits() -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="A folder, or a .zip like the published splits.zip.")
 @click.option("--data-root", type=click.Path(path_type=Path), help="Audio root: vocal activity is computed on the audio.")
 @click.option("--vocal-table", type=click.Path(path_type=Path), help="Precomputed vocal activity per track (see docs/datasets.md).")
-@click.option("--min-vocal-ratio", default=0.5, show_default=True, type=float)
+@click.option("--min-vocal-ratio", type=float,
+              help="Keep a track vocal in at least this share of its 3 s segments [default: the paper's track rule, 0.5].")
 @click.option("--min-tracks", default=5, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
 def splits_build(dataset: str, metadata: Path, out: Path, data_root: Path | None, vocal_table: Path | None,
-                 min_vocal_ratio: float, min_tracks: int, seed: int) -> None:
+                 min_vocal_ratio: float | None, min_tracks: int, seed: int) -> None:
     """Filter tracks and singers as the paper did, draw val/test tracks with a seed, write the split files."""
     from singerbench.splitbuilder import build_splits
+    from singerbench.vad import MIN_VOCAL_SHARE
 
     _, report = build_splits(dataset, metadata, out, data_root=data_root, vocal_table=vocal_table,
-                             min_vocal_ratio=min_vocal_ratio, min_tracks=min_tracks, seed=seed)
+                             min_vocal_ratio=MIN_VOCAL_SHARE if min_vocal_ratio is None else min_vocal_ratio,
+                             min_tracks=min_tracks, seed=seed)
     click.echo(report.format())
     click.echo(f"split files written to {out}")
 

@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> None:
                        help="runs of the whole protocol (default: --runs); fewer measure a run's epochs sooner, "
                             "and the time of --runs runs is then projected from them")
     args = parser.parse_args(argv)
-    # the whole protocol at FMA size runs for an hour or more: its progress lines (singerbench.progress) show
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.scale:
+        # the whole protocol at FMA size runs for an hour or more: its progress lines (singerbench.progress) show
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
         from singerbench.perfscale import ScaleConfig
         from singerbench.perfscale import main as scale_main
 

@@ -79,6 +79,7 @@ def measure(data: ProtocolData, preset: Preset, runs: int, group_size: int | Non
     eval_f = val_f / (preset.val_segments_per_singer * len(data.singers)) * eval_rows  # forward per row
     flops = steps * step_f + sum(epochs) * val_f + runs * eval_f
     return {
+        "run_epoch_flops": preset.steps_per_epoch * step_f + val_f,  # one run's training steps and validation
         "seconds": outcome.seconds,
         "epochs": epochs,
         "steps_per_s": steps / outcome.seconds,
@@ -120,8 +121,7 @@ def main(cfg: ScaleConfig, preset_name: str = "paper", probe_epochs: int = 3, fu
               f"{m['flops_per_s'] / peak:.0%} of peak")
     print(f"ratio:    the {cfg.runs} runs together train {group['steps_per_s'] / alone['steps_per_s']:.2f}x "
           f"the head steps per second of one run alone")
-    step_f, val_f = head_flops(preset, data.dim, len(data.singers))
-    epoch_f = preset.steps_per_epoch * step_f + val_f  # one run-epoch: its training steps and its validation
+    epoch_f = group["run_epoch_flops"]
     print(f"estimate: at this speed the {cfg.runs} runs take {cfg.runs * 100 * epoch_f / group['flops_per_s'] / 60:.0f}"
           f" min per 100 epochs per run, evaluation aside (the paper preset's epoch count depends on the data; "
           f"the full run below measures it)")
@@ -137,5 +137,6 @@ def main(cfg: ScaleConfig, preset_name: str = "paper", probe_epochs: int = 3, fu
           f"load average {_load()}")
     flops = whole["flops_per_s"] * whole["seconds"] / n_full * cfg.runs  # the runs' work at the measured epochs
     projected = flops / group["flops_per_s"] if n_full < cfg.runs else whole["seconds"]
-    print(f"{cfg.runs} runs:  {'projected' if n_full < cfg.runs else 'measured'} {projected / 60:.1f} min at the "
-          f"grouped FLOP rate above; at 100 % of the measured peak the same work takes {flops / peak / 60:.1f} min")
+    how = "projected at the grouped FLOP rate above" if n_full < cfg.runs else "measured"
+    print(f"{cfg.runs} runs:  {how} {projected / 60:.1f} min; at 100 % of the measured peak the same work takes "
+          f"{flops / peak / 60:.1f} min")

@@ -158,13 +158,13 @@ def track_info(manifest: Manifest) -> dict[str, dict]:
     }
 
 
-def class_counts_for(req: RunRequest, manifest: Manifest, preset: Preset) -> list[int] | None:
-    """The class counts to run: the preset's sweep with ``--sweep``, else as asked."""
+def class_counts_for(req: RunRequest, singers: int, preset: Preset) -> list[int] | None:
+    """The class counts to run: the preset's sweep over a dataset of ``singers`` with ``--sweep``, else as asked."""
     if not req.sweep:
         return req.class_counts
     if req.class_counts:
         raise UserError("--sweep and --class-counts both name class counts; give one of them")
-    return preset.sweep_counts(len(manifest.singers))
+    return preset.sweep_counts(singers)
 
 
 def make_separator(name: str | None, cache_dir: Path | None, device: str):
@@ -226,7 +226,7 @@ def run_benchmark(req: RunRequest) -> tuple[RunResult, Path]:
     manifest = load_dataset(
         req.dataset, {"cache_dir": req.cache_dir, "progress": req.progress}, **req.dataset_options
     )
-    class_counts = class_counts_for(req, manifest, preset)
+    class_counts = class_counts_for(req, len(manifest.singers), preset)
     if req.probe:
         probe_subjects(manifest)  # fail before any embedding work
     # a --separator that names nothing usable is refused even where no separation is needed

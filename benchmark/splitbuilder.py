@@ -21,6 +21,7 @@ from pathlib import Path
 
 from singerbench.errors import UserError
 from singerbench.io import atomic_write, atomic_write_text
+from singerbench.vad import MIN_VOCAL_SHARE, offsets_from_flags, track_is_vocal
 
 DATASETS = ("mtg", "fma")
 TABLE_FORMAT = "singerbench-vocal-table/1"
@@ -204,18 +205,6 @@ def compute_vocal_table(
     return table, missing
 
 
-def offsets_from_flags(flags: list[int]) -> list[float]:
-    """6 s vocal offsets from 3 s flags: each pair of consecutive vocal 3 s segments, not overlapping."""
-    out, k = [], 0
-    while k + 1 < len(flags):
-        if flags[k] and flags[k + 1]:
-            out.append(k * VAD_SECONDS)
-            k += 2
-        else:
-            k += 1
-    return out
-
-
 def hop_offsets(duration: float) -> list[float]:
     """Every full 6 s hop of a track: the metadata-only stand-in for vocal offsets."""
     n = int(duration // SEGMENT_SECONDS)
@@ -294,7 +283,7 @@ def build_splits(
     *,
     data_root: Path | None = None,
     vocal_table: Path | None = None,
-    min_vocal_ratio: float = 0.5,
+    min_vocal_ratio: float = MIN_VOCAL_SHARE,
     min_tracks: int = 5,
     seed: int = 0,
     vad_threshold: float | None = None,
@@ -353,8 +342,8 @@ def build_splits(
         vocal = []
         for c in cands:
             flags = table[c.file_id]
-            offs = offsets_from_flags(flags)
-            if flags and sum(flags) / len(flags) >= min_vocal_ratio and offs:
+            offs = offsets_from_flags(flags, per=int(SEGMENT_SECONDS // VAD_SECONDS), vad_seconds=VAD_SECONDS)
+            if track_is_vocal(flags, min_vocal_ratio) and offs:
                 vocal.append(c)
                 kept.setdefault(c.artist, []).append((c.file_id, offs))
         cands = vocal

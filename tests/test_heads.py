@@ -108,6 +108,8 @@ def test_scale_benchmark_reports_the_projection_and_the_peak_floor(capsys):
     main(ScaleConfig(singers=6, dim=8, segments=4, runs=3), "quick", probe_epochs=1, full_runs=1)
     out = capsys.readouterr().out
     assert "alone:" in out and "together:" in out and "protocol: 1 run(s) in" in out
-    m = re.search(r"3 runs:  projected ([\d.]+) min .* the same work takes ([\d.]+) min", out)
+    m = re.search(r"3 runs:  projected at the grouped FLOP rate above ([\d.]+) min; .* the same work takes ([\d.]+) min", out)
     assert m is not None, out
     assert float(m.group(2)) <= float(m.group(1))
+    main(ScaleConfig(singers=6, dim=8, segments=4, runs=3), "quick", probe_epochs=1, full=True)  # all 3 runs whole
+    assert re.search(r"3 runs:  measured [\d.]+ min; at 100 % of the measured peak", capsys.readouterr().out)

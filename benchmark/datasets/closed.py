@@ -20,6 +20,7 @@ import difflib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -246,7 +247,7 @@ def rows_to_tracks(
     return out
 
 
-def _computed_offsets(track: Track, mode: str) -> tuple[list[float], str, str]:
+def _computed_offsets(track: Track, mode: str) -> tuple[Sequence[float], str, str]:
     """Offsets for a row without them, where they came from (``hop`` or ``vad@<threshold>,share>=<share>``) and,
     when there are none, why not."""
     if mode == "hop":
@@ -256,10 +257,9 @@ def _computed_offsets(track: Track, mode: str) -> tuple[list[float], str, str]:
             raise UserError(f"cannot read audio {track.audio}: {e}") from None
         offs = [6.0 * i for i in range(int(duration // 6.0))]
         return offs, "hop", "" if offs else "shorter than 6 s"
-    from singerbench.vad import DEFAULT_THRESHOLD, MIN_VOCAL_SHARE, offsets_source, track_vocals
+    from singerbench.vad import default_offsets
 
-    found = track_vocals(track.vocals or track.audio, threshold=DEFAULT_THRESHOLD, min_share=MIN_VOCAL_SHARE)
-    return list(found.offsets), offsets_source(DEFAULT_THRESHOLD, MIN_VOCAL_SHARE), found.why_empty()
+    return default_offsets(track.vocals or track.audio)
 
 
 def load_manifest_file(

@@ -171,13 +171,12 @@ def load(
                 raise UserError(f"{where}: {offsets_column!r} must be a non-empty list of offsets in seconds")
             offs, source = tuple(float(v) for v in val), "given"
         elif offsets == "vad":
-            from singerbench.vad import offsets_source, track_vocals
+            from singerbench.vad import default_offsets
 
-            found = track_vocals(audio)
-            if not found.offsets:
-                raise UserError(f"{where}: no 6 s vocal segment ({found.why_empty()}); use --offsets hop or "
+            offs, source, why = default_offsets(audio)
+            if not offs:
+                raise UserError(f"{where}: no 6 s vocal segment ({why}); use --offsets hop or "
                                 f"-D offsets_column=COLUMN")
-            offs, source = found.offsets, offsets_source()
         else:
             offs, source = _hop_offsets(audio, where), "hop"
         if not offs:
