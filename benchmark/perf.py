@@ -24,14 +24,11 @@ from singerbench.segments import SegmentSource
 from singerbench.store import EmbeddingStore
 
 
-def timed(fn: Callable[[], object], repeats: int = 1) -> float:
-    """Best of ``repeats`` wall-clock timings: the least disturbed by other jobs on a noisy machine."""
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def timed(fn: Callable[[], object]) -> float:
+    """Wall-clock seconds of one call."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def side_by_side(a: Callable[[], object], b: Callable[[], object], repeats: int) -> tuple[float, float]:

@@ -388,12 +388,12 @@ def vocal_offsets(
     return list(track_vocals(path, segment_seconds, threshold, vad_seconds, min_share).offsets)
 
 
-
 def default_offsets(path: Path | str) -> tuple[tuple[float, ...], str, str]:
     """What a dataset adapter needs from the shipped detector: a file's 6 s offsets (default threshold and track
     rule), their provenance (:func:`offsets_source`) and, when there are none, why not (else "")."""
     found = track_vocals(path)
     return found.offsets, offsets_source(), found.why_empty()
+
 
 # --- ground truth, training and evaluation ----------------------------------------------------------------
 
